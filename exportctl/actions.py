@@ -1,0 +1,87 @@
+"""Cached actions: run an in-cell job once per key, keep its outputs as blobs, answer repeats from the cache.
+
+The demo checkpoint, the reference outputs and every export cell are actions. An action's key is a digest
+of everything that determines its outputs (see plan.py), so a cache hit is as good as a re-run.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import errors
+from .runners import Job, Runner
+from .store.layout import Descriptor, Store
+from .store.tarball import canonical_tar
+
+# Exit codes whose outputs are worth keeping: success, and "exported but outside tolerances" (deterministic).
+CACHEABLE = (errors.OK, errors.VALIDATION_FAILED)
+LOG_MEDIA_TYPE = "text/plain; charset=utf-8"
+BLOB_MEDIA_TYPE = "application/octet-stream"
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    key: str
+    returncode: int
+    outputs: dict[str, Descriptor]  # top-level output name -> blob (a directory is stored as a canonical tar)
+    log: str  # digest of the log blob
+    seconds: float
+    cached: bool
+
+    def blob(self, name: str) -> Descriptor:
+        try:
+            return self.outputs[name]
+        except KeyError:
+            raise errors.ExportFailed(f"action {self.key} produced no '{name}'",
+                                      hint=f"see its log: exportctl cat {self.log}") from None
+
+    def mounts(self, prefix: str, store: Store) -> dict[str, Path]:
+        """This action's file outputs as read-only inputs of another job, under `prefix/`."""
+        return {f"{prefix}/{name}": store.blob_path(d.digest) for name, d in self.outputs.items()
+                if d.mediaType == BLOB_MEDIA_TYPE}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"returncode": self.returncode, "log": self.log, "seconds": round(self.seconds, 3),
+                "outputs": {k: v.to_json() for k, v in self.outputs.items()},
+                "blobs": sorted({self.log, *(d.digest for d in self.outputs.values())})}
+
+    @classmethod
+    def from_json(cls, key: str, data: dict[str, Any]) -> ActionResult:
+        outputs = {k: Descriptor.from_json(v) for k, v in data["outputs"].items()}
+        return cls(key, int(data["returncode"]), outputs, data["log"], float(data["seconds"]), cached=True)
+
+
+def run_action(store: Store, runner: Runner, key: str, job_for: Any) -> ActionResult:
+    """`job_for(output_dir) -> Job`; the job runs only when `key` is not already answered by the cache."""
+    hit = store.cache_get(key)
+    if hit is not None:
+        return ActionResult.from_json(key, hit)
+    with tempfile.TemporaryDirectory(prefix="exportctl-out-") as scratch:
+        out = Path(scratch) / "out"
+        out.mkdir()
+        job: Job = job_for(out)
+        done = runner.run(job)
+        log = store.put_bytes(done.log.encode(), LOG_MEDIA_TYPE)
+        outputs = {p.name: _store_output(store, p) for p in sorted(out.iterdir())}
+    result = ActionResult(key, done.returncode, outputs, log.digest, done.seconds, cached=False)
+    if done.returncode in CACHEABLE:
+        store.cache_put(key, result.to_json())
+    return result
+
+
+def _store_output(store: Store, path: Path) -> Descriptor:
+    if path.is_symlink():
+        raise errors.ExportFailed(f"a cell wrote a symlink ({path.name}); artifacts must be regular files")
+    if path.is_dir():
+        return store.put_bytes(canonical_tar(path), "application/x-tar")
+    return store.put_file(path, BLOB_MEDIA_TYPE)
+
+
+def materialize(store: Store, result: ActionResult, name: str, dest: Path) -> Path:
+    """Copy one file output out of the store (e.g. a demo checkpoint for the user)."""
+    shutil.copyfile(store.blob_path(result.blob(name).digest), dest)
+    return dest

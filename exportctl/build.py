@@ -1,0 +1,132 @@
+"""The build: plan -> environments -> demo checkpoint -> reference -> cells -> bundle -> store.
+
+Every step that runs model code is a cached action executed by the runner; this module only wires them
+together, reports progress, and decides the exit code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import __version__, bundle, errors
+from .actions import CACHEABLE, ActionResult, run_action
+from .canonical import canonical_json
+from .plan import Cell, Plan, make_plan, validation_inputs
+from .recipe import Recipe
+from .runners import Job, Runner
+from .runners.base import CELL_IN, CELL_OUT
+from .store.layout import Store
+from .toolchains import REFERENCE_TOOLCHAIN
+
+Report = Callable[[str, str], None]  # (step, what happened)
+
+
+@dataclass(frozen=True)
+class BuildOutcome:
+    digest: str
+    plan: Plan
+    outcomes: list[bundle.CellOutcome]
+    exit_code: int
+
+
+def _contract_args(export_format: str, config: dict[str, Any], checkpoint: bool = True) -> tuple[str, ...]:
+    args = ("--export_format", export_format, "--output_dir", CELL_OUT,
+            "--export_config", canonical_json(config).decode())
+    return (("--checkpoint_path", f"{CELL_IN}/checkpoint.pt") if checkpoint else ()) + args
+
+
+def _require_success(what: str, result: ActionResult, store: Store) -> None:
+    if result.returncode != errors.OK:
+        tail = "\n".join(store.read_blob(result.log).decode(errors="replace").splitlines()[-20:])
+        raise errors.ExportFailed(f"{what} failed (exit {result.returncode}):\n{tail}",
+                                  hint="the log above is from inside the cell; fix the cause and build again")
+
+
+def build(recipe: Recipe, store: Store, runner: Runner, report: Report = lambda step, msg: None) -> BuildOutcome:
+    started = dt.datetime.now(dt.timezone.utc)
+    plan = make_plan(recipe)
+    sde = recipe.source_date_epoch
+    environments = []
+    for toolchain in plan.toolchains:
+        report(f"env {toolchain}", "preparing")
+        facts = runner.prepare(toolchain)
+        environments.append(facts)
+        report(f"env {toolchain}", "created" if facts.get("created") else "ready")
+
+    checkpoint_path, checkpoint_digest, demo = _checkpoint(recipe, plan, store, runner, report)
+    images = validation_inputs(recipe)
+    image_inputs = {f"images/{i}-{p.name}": p for i, p in enumerate(images)}
+    report("reference", "running")
+    reference = run_action(store, runner, plan.reference_key, lambda out: Job(
+        toolchain=REFERENCE_TOOLCHAIN, module="exportctl.cell.reference",
+        args=_contract_args("reference", {"imgsz": recipe.input.imgsz,
+                                          "images": [f"{CELL_IN}/{n}" for n in image_inputs]}),
+        inputs={"checkpoint.pt": checkpoint_path, **image_inputs}, output_dir=out, source_date_epoch=sde,
+        label="reference"))
+    _require_success("computing the PyTorch reference outputs", reference, store)
+    report("reference", "cached" if reference.cached else f"done in {reference.seconds:.1f}s")
+
+    outcomes, failures = [], []
+    for cell in plan.cells:
+        report(cell.name, "running")
+        result = _run_cell(cell, store, runner, checkpoint_path, reference, sde)
+        if result.returncode not in CACHEABLE:
+            failures.append((cell, result))
+            report(cell.name, f"export failed (exit {result.returncode})")
+            continue
+        validation = json.loads(store.read_blob(result.outputs["validation.json"].digest))
+        outcome = bundle.CellOutcome(cell, result, validation)
+        outcomes.append(outcome)
+        report(cell.name, ("cached, " if result.cached else "") + outcome.status)
+    if failures:
+        cell, result = failures[0]
+        _require_success(f"cell {cell.name} ({len(failures)} of {len(plan.cells)} cells failed)", result, store)
+
+    degraded = runner.isolation().get("degraded")
+    manifest = bundle.assemble(store, plan, checkpoint_digest, reference, outcomes, degraded)
+    desc = store.add_manifest(manifest, {"org.opencontainers.image.ref.name": recipe.name})
+    store.add_run_record(desc.digest, {
+        "bundle": desc.digest, "recipe": recipe.name, "exportctl_version": __version__,
+        "started": started.isoformat(), "finished": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "host": {"platform": platform.platform(), "machine": platform.machine(), "python": platform.python_version()},
+        "isolation": runner.isolation(), "environments": environments, "demo_checkpoint": demo,
+        "reference": {"cached": reference.cached, "seconds": reference.seconds, "log": reference.log},
+        "cells": [{"cell": o.cell.name, "cached": o.result.cached, "seconds": o.result.seconds,
+                   "log": o.result.log, "status": o.status} for o in outcomes],
+    })
+    failed = [o for o in outcomes if o.status != "passed"]
+    return BuildOutcome(desc.digest, plan, outcomes, errors.VALIDATION_FAILED if failed else errors.OK)
+
+
+def _checkpoint(recipe: Recipe, plan: Plan, store: Store, runner: Runner,
+                report: Report) -> tuple[Path, str, dict[str, Any] | None]:
+    demo = recipe.checkpoint.demo
+    if demo is None:
+        assert recipe.checkpoint.path is not None
+        return recipe.resolve(recipe.checkpoint.path), plan.checkpoint_id, None
+    report("checkpoint", f"making demo {demo.arch} seed {demo.seed}")
+    result = run_action(store, runner, plan.checkpoint_id, lambda out: Job(
+        toolchain=REFERENCE_TOOLCHAIN, module="exportctl.cell.demo",
+        args=_contract_args("demo", {"arch": demo.arch, "seed": demo.seed, "imgsz": recipe.input.imgsz},
+                            checkpoint=False),
+        inputs={}, output_dir=out, source_date_epoch=recipe.source_date_epoch, label="demo-checkpoint"))
+    _require_success(f"making the demo checkpoint from {demo.arch}", result, store)
+    model = result.blob("model.pt")
+    report("checkpoint", ("cached " if result.cached else "") + model.digest)
+    return store.blob_path(model.digest), model.digest, {"cached": result.cached, "seconds": result.seconds}
+
+
+def _run_cell(cell: Cell, store: Store, runner: Runner, checkpoint: Path, reference: ActionResult,
+              sde: int) -> ActionResult:
+    config = {**cell.export_config,
+              "validation": {**cell.export_config["validation"], "reference": f"{CELL_IN}/reference"}}
+    return run_action(store, runner, cell.key, lambda out: Job(
+        toolchain=cell.toolchain.name, module="exportctl.cell", args=_contract_args(cell.toolchain.name, config),
+        inputs={"checkpoint.pt": checkpoint, **reference.mounts("reference", store)}, output_dir=out,
+        source_date_epoch=sde, label=cell.name))

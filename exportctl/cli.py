@@ -1,0 +1,195 @@
+"""`exportctl`: the command line. Every command takes --json; every failure exits with its errors.py code."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from . import __version__, errors
+from .recipe import load_recipe
+from .store.layout import Store, default_store_root
+
+console = Console(stderr=True)
+out = Console()
+
+
+def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except errors.ExportctlError as exc:
+            console.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
+            if exc.hint:
+                console.print(f"  [bold]fix:[/] {exc.hint}", highlight=False)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            console.print("[bold red]interrupted[/]: the store keeps only complete writes")
+            sys.exit(errors.INTERRUPTED)
+    return wrapper
+
+
+def _store(ctx: click.Context, create: bool = True) -> Store:
+    return Store.open(ctx.obj["store"], create=create)
+
+
+def _emit(as_json: bool, data: Any, render: Callable[[], None]) -> None:
+    if as_json:
+        click.echo(json.dumps(data, indent=2, sort_keys=True))
+    else:
+        render()
+
+
+@click.group()
+@click.version_option(__version__, prog_name="exportctl")
+@click.option("--store", "store", type=click.Path(path_type=Path), envvar="EXPORTCTL_STORE",
+              default=None, help="Store directory (default: $EXPORTCTL_STORE or the user data dir).")
+@click.pass_context
+def main(ctx: click.Context, store: Path | None) -> None:
+    """Reproducible, hermetic builds of model exports into a content-addressed store."""
+    ctx.obj = {"store": store or default_store_root()}
+
+
+JSON = click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
+RECIPE = click.argument("recipe", type=click.Path(path_type=Path))
+
+
+@main.command()
+@RECIPE
+@click.option("--backend", type=click.Choice(["auto", "local"]), default="auto", show_default=True)
+@click.option("--sandbox", type=click.Choice(["auto", "bwrap", "unshare", "none"]), default="auto",
+              show_default=True, help="Cell isolation for the local backend; 'none' is recorded in the bundle.")
+@JSON
+@click.pass_context
+@_handle_errors
+def build(ctx: click.Context, recipe: Path, backend: str, sandbox: str, as_json: bool) -> None:
+    """Build every cell of RECIPE, validate it, and store the bundle."""
+    from .build import build as run_build
+    from .runners import get_runner
+
+    loaded = load_recipe(recipe)
+    runner = get_runner(backend, sandbox=sandbox)
+    store = _store(ctx)
+    with console.status("building", spinner="dots") as status:
+        def report(step: str, msg: str) -> None:
+            status.update(f"{step}: {msg}")
+            if not msg.endswith("running") and not msg.endswith("preparing"):
+                console.print(f"  [cyan]{step}[/] {msg}", highlight=False)
+        outcome = run_build(loaded, store, runner, report)
+    summary = views.build_summary(outcome)
+    _emit(as_json, summary, lambda: views.render_build(out, summary))
+    if outcome.exit_code == errors.VALIDATION_FAILED:
+        failed = [c for c in summary["cells"] if c["status"] != "passed"]
+        details = "; ".join(f"{c['cell']}: {', '.join(c['violations'])}" for c in failed)
+        console.print(f"[bold red]error:[/] validation failed for {details}", highlight=False)
+        console.print(f"  results are stored in {outcome.digest}; loosen validation.tolerances only if intended")
+    sys.exit(outcome.exit_code)
+
+
+@main.command()
+@RECIPE
+@JSON
+@click.pass_context
+@_handle_errors
+def plan(ctx: click.Context, recipe: Path, as_json: bool) -> None:
+    """Show the cells RECIPE would build and which are already cached."""
+    from .plan import make_plan
+
+    made = make_plan(load_recipe(recipe))
+    store = _store(ctx)
+    cells = [{"cell": c.name, "key": c.key, "runtime": c.toolchain.runtime,
+              "cached": store.cache_get(c.key) is not None} for c in made.cells]
+    data = {"recipe": made.recipe.name, "checkpoint": made.checkpoint_id, "toolchains": list(made.toolchains),
+            "cells": cells}
+    _emit(as_json, data, lambda: views.render_plan(out, data))
+
+
+@main.command(name="ls")
+@JSON
+@click.pass_context
+@_handle_errors
+def list_bundles(ctx: click.Context, as_json: bool) -> None:
+    """List the bundles in the store."""
+    store = _store(ctx)
+    rows = [views.bundle_row(store, m.digest) for m in store.manifests()]
+    _emit(as_json, rows, lambda: views.render_list(out, rows))
+
+
+@main.command()
+@click.argument("digest")
+@JSON
+@click.pass_context
+@_handle_errors
+def show(ctx: click.Context, digest: str, as_json: bool) -> None:
+    """Show a bundle: its cells, artifacts and validation numbers."""
+    store = _store(ctx, create=False)
+    data = views.bundle_detail(store, store.resolve(digest).digest)
+    _emit(as_json, data, lambda: views.render_detail(out, data))
+
+
+@main.command()
+@click.argument("digest")
+@JSON
+@click.pass_context
+@_handle_errors
+def verify(ctx: click.Context, digest: str, as_json: bool) -> None:
+    """Re-hash every blob of a bundle; exit 7 naming the first that does not match."""
+    store = _store(ctx, create=False)
+    full = store.resolve(digest).digest
+    checked = store.verify(full)
+    _emit(as_json, {"bundle": full, "blobs_checked": len(checked), "ok": True},
+          lambda: out.print(f"[green]ok[/] {full}: {len(checked)} blobs match their digests"))
+
+
+@main.command(name="export")
+@click.argument("digest")
+@click.argument("dest", type=click.Path(path_type=Path))
+@JSON
+@click.pass_context
+@_handle_errors
+def export_bundle(ctx: click.Context, digest: str, dest: Path, as_json: bool) -> None:
+    """Write a bundle as a standalone OCI layout in DEST (readable by skopeo, oras, registries)."""
+    store = _store(ctx, create=False)
+    full = store.resolve(digest).digest
+    store.export(full, dest)
+    _emit(as_json, {"bundle": full, "layout": str(dest)}, lambda: out.print(f"exported {full} to {dest}"))
+
+
+@main.command(name="cat")
+@click.argument("digest")
+@click.pass_context
+@_handle_errors
+def cat_blob(ctx: click.Context, digest: str) -> None:
+    """Write one blob (a log, a metadata.json, ...) to stdout."""
+    sys.stdout.buffer.write(_store(ctx, create=False).read_blob(digest))
+
+
+@main.command()
+@click.option("--out", "out_path", type=click.Path(path_type=Path), default=None, help="Write to a file.")
+@_handle_errors
+def schema(out_path: Path | None) -> None:
+    """Print the recipe JSON Schema (for editors and CI linting)."""
+    text = json.dumps(recipe_schema(), indent=2, sort_keys=True) + "\n"
+    if out_path:
+        out_path.write_text(text)
+    else:
+        click.echo(text, nl=False)
+
+
+def recipe_schema() -> dict[str, Any]:
+    from .recipe import Recipe
+
+    data = Recipe.model_json_schema(mode="validation")
+    data["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    data["title"] = "exportctl recipe"
+    return data
+
+
+from . import views  # noqa: E402  (rendering helpers; imported last to keep start-up light)

@@ -1,0 +1,236 @@
+"""The recipe: one checkpoint x formats x precisions, as a frozen pydantic model.
+
+Loading keeps the YAML node positions so every error names the field *and* the line it came from.
+Per-format options are validated by the toolchain that owns the format (see `toolchains/`), so adding a
+format never touches this file.
+"""
+
+from __future__ import annotations
+
+import difflib
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic.json_schema import SkipJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from . import errors
+from .yaml_positions import key_lines
+
+DEFAULT_SOURCE_DATE_EPOCH = 315532800  # 1980-01-01: the earliest time a zip entry can carry
+
+
+class Precision(str, Enum):
+    fp32 = "fp32"
+    fp16 = "fp16"
+    int8 = "int8"
+    w8a16 = "w8a16"
+    w8a32 = "w8a32"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DemoCheckpoint(Strict):
+    """A deterministic checkpoint made from an Ultralytics architecture yaml (no weights can be downloaded)."""
+
+    arch: str = Field("yolo11n.yaml", pattern=r"^[A-Za-z0-9_.-]+\.yaml$")
+    seed: int = Field(0, ge=0)
+
+
+class Checkpoint(Strict):
+    path: Path | None = None
+    sha256: str | None = Field(None, pattern=r"^(sha256:)?[0-9a-f]{64}$")
+    demo: DemoCheckpoint | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> Checkpoint:
+        if (self.path is None) == (self.demo is None):
+            raise ValueError("give exactly one of 'path' (a .pt file) or 'demo' (an architecture yaml + seed)")
+        if self.demo is not None and self.sha256 is not None:
+            raise ValueError("'sha256' pins a checkpoint file; a demo checkpoint is pinned by arch + seed")
+        return self
+
+    @property
+    def pinned_digest(self) -> str | None:
+        if self.sha256 is None:
+            return None
+        return self.sha256 if self.sha256.startswith("sha256:") else f"sha256:{self.sha256}"
+
+
+class InputSpec(Strict):
+    imgsz: int = Field(640, ge=32, le=4096, multiple_of=32)
+    batch: int = Field(1, ge=1, le=64)
+
+
+class FormatSpec(Strict):
+    precisions: tuple[Precision, ...] = (Precision.fp32,)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("precisions")
+    @classmethod
+    def _unique(cls, v: tuple[Precision, ...]) -> tuple[Precision, ...]:
+        if len(set(v)) != len(v) or not v:
+            raise ValueError("list each precision once, at least one")
+        return v
+
+
+class Tolerance(Strict):
+    """Bounds a cell must meet; None leaves that metric reported but ungated."""
+
+    max_abs: float | None = Field(None, gt=0)
+    cosine_min: float | None = Field(None, ge=-1, le=1)
+    box_iou_min: float | None = Field(None, ge=0, le=1)
+    score_delta_max: float | None = Field(None, ge=0)
+    class_agreement_min: float | None = Field(None, ge=0, le=1)
+    recall_min: float | None = Field(None, ge=0, le=1)
+    precision_min: float | None = Field(None, ge=0, le=1)
+
+
+# Export guide defaults (box IoU > 0.95, score delta < 0.05, classes match) plus raw-tensor bounds.
+# max_abs is in output units: box coordinates are input pixels. fp32 exports differ from the unfused PyTorch
+# model by ~0.02 px (Conv+BN fusion reorders float math), so 0.1 px leaves headroom and is still invisible.
+DEFAULT_TOLERANCES: dict[Precision, Tolerance] = {
+    Precision.fp32: Tolerance(
+        max_abs=0.1, cosine_min=0.99999, box_iou_min=0.95, score_delta_max=0.05,
+        class_agreement_min=1.0, recall_min=0.95, precision_min=0.95,
+    ),
+    Precision.fp16: Tolerance(
+        max_abs=1.0, cosine_min=0.999, box_iou_min=0.9, score_delta_max=0.05,
+        class_agreement_min=0.95, recall_min=0.9, precision_min=0.9,
+    ),
+}
+_INT8_LIKE = Tolerance(cosine_min=0.95, box_iou_min=0.8, score_delta_max=0.15, class_agreement_min=0.8, recall_min=0.7)
+for _p in (Precision.int8, Precision.w8a16, Precision.w8a32):
+    DEFAULT_TOLERANCES[_p] = _INT8_LIKE
+
+
+class Validation(Strict):
+    images: tuple[Path, ...] = ()
+    conf: float = Field(0.25, gt=0, lt=1)
+    iou: float = Field(0.45, gt=0, lt=1)
+    match_iou: float = Field(0.5, gt=0, lt=1)
+    tolerances: dict[Precision, Tolerance] = Field(default_factory=dict)
+
+    def tolerance_for(self, precision: Precision) -> Tolerance:
+        return self.tolerances.get(precision, DEFAULT_TOLERANCES[precision])
+
+
+class Recipe(Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
+    checkpoint: Checkpoint
+    input: InputSpec = InputSpec()
+    formats: dict[str, FormatSpec] = Field(min_length=1)
+    validation: Validation = Validation()
+    source_date_epoch: int = Field(DEFAULT_SOURCE_DATE_EPOCH, ge=DEFAULT_SOURCE_DATE_EPOCH)
+    # Where the recipe came from: not part of what it means, so excluded from dumps and digests.
+    base_dir: SkipJsonSchema[Path] = Field(Path("."), exclude=True)
+    source: SkipJsonSchema[str] = Field("<recipe>", exclude=True)
+    positions: SkipJsonSchema[dict[tuple[str, ...], int]] = Field(default_factory=dict, exclude=True)
+
+    def canonical(self) -> dict[str, Any]:
+        """The recipe as hashed and bundled: host paths replaced by what they stand for (digests, names)."""
+        data = self.model_dump(mode="json")
+        if self.checkpoint.path is not None:
+            data["checkpoint"]["path"] = self.checkpoint.path.name
+        data["validation"]["images"] = [p.name for p in self.validation.images]
+        return data
+
+    def where(self, *path: str) -> str:
+        """`file:line` of the deepest known key on `path`, for error messages."""
+        line = _nearest_line(self.positions, path)
+        return f"{self.source}:{line}" if line else self.source
+
+    def error(self, *path: str, problem: str, hint: str | None = None) -> errors.RecipeError:
+        return errors.RecipeError(".".join(path), problem, location=self.where(*path), hint=hint)
+
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else (self.base_dir / path)
+
+
+def load_recipe(path: Path) -> Recipe:
+    """Read, parse and validate a recipe file, turning every failure into a RecipeError with a line number."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise errors.ConfigError(f"cannot read recipe {path}: {exc.strerror}", hint="check the path") from exc
+    return parse_recipe(text, source=str(path), base_dir=path.parent)
+
+
+def parse_recipe(text: str, *, source: str = "<recipe>", base_dir: Path = Path(".")) -> Recipe:
+    try:
+        data = yaml.safe_load(text)
+        lines = key_lines(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark else source
+        raise errors.ConfigError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}",
+                                 hint="fix the YAML syntax (indentation, quotes, colons)") from exc
+    if not isinstance(data, dict):
+        raise errors.ConfigError(f"{source}: a recipe is a YAML mapping with 'name', 'checkpoint', 'formats'")
+    for internal in ("base_dir", "source", "positions"):
+        if internal in data:
+            line = lines.get((internal,))
+            raise errors.RecipeError(internal, "unknown key", location=f"{source}:{line}",
+                                     hint="remove it; exportctl sets it from where the recipe is read")
+    try:
+        return Recipe.model_validate({**data, "base_dir": base_dir, "source": source, "positions": lines})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = tuple(first["loc"])
+        field = ".".join(str(p) for p in loc) or "(top level)"
+        line = _nearest_line(lines, loc)
+        location = f"{source}:{line}" if line else source
+        problem, hint = _describe(first, loc)
+        raise errors.RecipeError(field, problem, location=location, hint=hint) from exc
+
+
+def _nearest_line(lines: dict[tuple[str, ...], int], loc: tuple[Any, ...]) -> int | None:
+    parts = tuple(str(p) for p in loc)
+    while parts:
+        if parts in lines:
+            return lines[parts]
+        parts = parts[:-1]
+    return None
+
+
+def _describe(err: dict[str, Any], loc: tuple[Any, ...]) -> tuple[str, str | None]:
+    if err["type"] == "extra_forbidden":
+        known = _fields_at(loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else f"known keys here: {', '.join(sorted(known))}"
+        return "unknown key", hint
+    if err["type"] == "missing":
+        return "is required", "add it to the recipe"
+    if err["type"] == "enum":
+        return f"{err['msg'].lower()} (got {err.get('input')!r})", None
+    return f"{err['msg']} (got {err.get('input')!r})", None
+
+
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    """Field names of the model that sits at `loc` inside a Recipe, for "did you mean" suggestions."""
+    model: Any = Recipe
+    for part in loc:
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+        field = model.model_fields.get(str(part))
+        if field is None:  # a dict key (format name, precision): step into the dict's value type
+            continue
+        model = _model_in(field.annotation)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return [n for n, f in model.model_fields.items() if not f.exclude]
+    return []
+
+
+def _model_in(annotation: Any) -> Any:
+    for arg in (*getattr(annotation, "__args__", ()), annotation):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+        inner = _model_in(arg) if getattr(arg, "__args__", None) else None
+        if inner is not None:
+            return inner
+    return None
+

@@ -1,0 +1,83 @@
+"""Crash-safe file writes: the only way the store puts bytes on disk.
+
+Everything is written to a `.tmp-*` sibling, fsynced, then renamed over the final name, because rename
+within a directory is atomic on POSIX: a reader (or a crash) sees the old file or the new one, never a
+partial one. Leftover `.tmp-*` files are harmless litter that no reader ever treats as content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+from exportctl.canonical import DIGEST_ALGORITHM
+
+TEMP_PREFIX = ".tmp-"
+
+
+def temp_sibling(directory: Path, stem: str = "") -> Path:
+    """A fresh, unguessable `.tmp-*` name in `directory`; same directory so the final rename is atomic."""
+    return directory / f"{TEMP_PREFIX}{stem}{secrets.token_hex(8)}"
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename durable: without this a power cut can forget the new directory entry."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_temp(directory: Path, chunks: Iterable[bytes]) -> tuple[Path, str, int]:
+    """Write `chunks` to a new fsynced temp file in `directory`; return (path, digest, size).
+
+    Hashing while writing (rather than canonical.digest_file afterwards) saves a second read of
+    artifacts that can be hundreds of MB.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = temp_sibling(directory)
+    hasher, size = hashlib.new(DIGEST_ALGORITHM), 0
+    try:
+        with open(tmp, "xb") as f:
+            for chunk in chunks:
+                hasher.update(chunk)
+                f.write(chunk)
+                size += len(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp, f"{DIGEST_ALGORITHM}:{hasher.hexdigest()}", size
+
+
+def commit(tmp: Path, final: Path) -> None:
+    """Rename a finished temp file (or directory) onto its final name, durably."""
+    try:
+        os.replace(tmp, final)
+    except BaseException:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(final.parent)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` so readers see the old or the new content, never a torn mix."""
+    tmp, _, _ = write_temp(path.parent, [data])
+    commit(tmp, path)
+
+
+def link_or_copy(src: Path, dst: Path) -> None:
+    """Hard-link when possible (free and instant); copy across filesystems or where links are refused."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)

@@ -1,0 +1,120 @@
+"""What the CLI shows: plain data (also the --json output) and its rich rendering."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from .canonical import short
+from .store import mediatypes as mt
+from .store.layout import Store
+
+
+def _metrics_line(validation: dict[str, Any] | None) -> str:
+    if not validation:
+        return "-"
+    parts = []
+    for name, t in sorted(validation.get("tensor", {}).items()):
+        if t.get("max_abs") is not None:
+            parts.append(f"{name} max_abs={t['max_abs']:.2e} cos={t['cosine']:.6f}")
+    det = validation.get("detection") or {}
+    if det:
+        parts.append(f"boxes {det['matched']}/{det['ref_boxes']}")
+        if det.get("mean_iou") is not None:
+            parts.append(f"iou={det['mean_iou']:.4f} dscore={det['max_score_delta']:.4f} "
+                         f"cls={det['class_agreement']:.2f}")
+    return " ".join(parts)
+
+
+def build_summary(outcome: Any) -> dict[str, Any]:
+    cells = []
+    for o in outcome.outcomes:
+        artifact = o.result.blob(o.cell.toolchain.artifact)
+        cells.append({"cell": o.cell.name, "status": o.status, "cached": o.result.cached,
+                      "artifact": artifact.digest, "size": artifact.size, "seconds": round(o.result.seconds, 2),
+                      "validation": o.validation, "violations": (o.validation or {}).get("violations", [])})
+    return {"bundle": outcome.digest, "recipe": outcome.plan.recipe.name, "exit_code": outcome.exit_code,
+            "cells": cells}
+
+
+def render_build(console: Console, summary: dict[str, Any]) -> None:
+    table = Table(title=f"exportctl build: {summary['recipe']}")
+    for col in ("cell", "status", "size", "cached", "validation"):
+        table.add_column(col)
+    for c in summary["cells"]:
+        color = "green" if c["status"] == "passed" else "red"
+        table.add_row(c["cell"], f"[{color}]{c['status']}[/]", f"{c['size'] / 1e6:.1f} MB",
+                      "yes" if c["cached"] else "no", _metrics_line(c["validation"]))
+    console.print(table)
+    console.print(f"bundle {summary['bundle']}")
+
+
+def render_plan(console: Console, data: dict[str, Any]) -> None:
+    table = Table(title=f"plan: {data['recipe']}")
+    for col in ("cell", "runtime", "cached", "key"):
+        table.add_column(col)
+    for c in data["cells"]:
+        table.add_row(c["cell"], c["runtime"], "cached" if c["cached"] else "to build", short(c["key"]))
+    console.print(table)
+
+
+def _manifest(store: Store, digest: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    manifest = json.loads(store.read_blob(digest))
+    return manifest, json.loads(store.read_blob(manifest["config"]["digest"]))
+
+
+def bundle_row(store: Store, digest: str) -> dict[str, Any]:
+    manifest, config = _manifest(store, digest)
+    cells = config.get("exportctl", {}).get("cells", [])
+    return {"bundle": digest, "name": config.get("descriptor", {}).get("name"),
+            "cells": [c["cell"] for c in cells], "status": sorted({c["status"] for c in cells})}
+
+
+def render_list(console: Console, rows: list[dict[str, Any]]) -> None:
+    table = Table(title="bundles")
+    for col in ("bundle", "recipe", "cells", "status"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["bundle"], r["name"] or "?", ", ".join(r["cells"]), ", ".join(r["status"]))
+    console.print(table)
+
+
+def bundle_detail(store: Store, digest: str) -> dict[str, Any]:
+    manifest, config = _manifest(store, digest)
+    validations = {}
+    for layer in manifest["layers"]:
+        ann = layer.get("annotations", {})
+        if ann.get(mt.ANNOTATION_ROLE) == "validation":
+            validations[ann[mt.ANNOTATION_CELL]] = json.loads(store.read_blob(layer["digest"]))
+    cells = [{**c, "validation": validations.get(c["cell"])} for c in config["exportctl"]["cells"]]
+    return {"bundle": digest, "name": config["descriptor"]["name"], "checkpoint": config["exportctl"]["checkpoint"],
+            "toolchains": config["exportctl"]["toolchains"], "cells": cells,
+            "isolation_degraded": config["exportctl"].get("isolation_degraded"),
+            "layers": [{"title": la.get("annotations", {}).get(mt.ANNOTATION_TITLE), "digest": la["digest"],
+                        "size": la["size"], "mediaType": la["mediaType"]} for la in manifest["layers"]],
+            "runs": store.run_records(digest)}
+
+
+def render_detail(console: Console, data: dict[str, Any]) -> None:
+    console.print(f"[bold]{data['name']}[/] {data['bundle']}")
+    console.print(f"checkpoint {data['checkpoint']}")
+    for name, t in data["toolchains"].items():
+        console.print(f"toolchain {name}: lock {t['lock']}")
+    if data["isolation_degraded"]:
+        console.print(f"[yellow]isolation degraded:[/] {data['isolation_degraded']}")
+    table = Table(title="cells")
+    for col in ("cell", "status", "artifact", "validation", "violations"):
+        table.add_column(col)
+    for c in data["cells"]:
+        v = c["validation"] or {}
+        table.add_row(c["cell"], c["status"], short(c["artifact"]), _metrics_line(v), "; ".join(v.get("violations", [])))
+    console.print(table)
+    layers = Table(title="layers")
+    for col in ("title", "size", "digest"):
+        layers.add_column(col)
+    for la in data["layers"]:
+        layers.add_row(la["title"] or "?", str(la["size"]), la["digest"])
+    console.print(layers)

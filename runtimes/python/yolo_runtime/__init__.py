@@ -1,0 +1,21 @@
+"""Minimal runtime for exported YOLO detect models: numpy + OpenCV, plus the one framework a format needs.
+
+Deliberately independent of exportctl and Ultralytics, so it runs in any toolchain environment and can be
+shipped to users alongside the exported model.
+"""
+
+from .backends import Backend, open_backend
+from .inference import YOLOInference
+from .postprocess import Detections, decode_detections, nms
+from .preprocess import letterbox, load_image
+
+__all__ = [
+    "Backend",
+    "Detections",
+    "YOLOInference",
+    "decode_detections",
+    "letterbox",
+    "load_image",
+    "nms",
+    "open_backend",
+]

@@ -1,0 +1,88 @@
+"""Decoding of YOLOv8/11 detect-head output and a deterministic pure-numpy NMS.
+
+Pure numpy (no cv2, no torch) so the same code decodes outputs of every format, in every toolchain, and
+reference and candidate detections differ only by what the models computed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# Class offset for class-aware NMS: larger than any image side, so boxes of different classes never overlap.
+MAX_WH = 7680
+
+
+@dataclass(frozen=True)
+class Detections:
+    """Detections for one image; boxes are xyxy in the model's input-pixel (letterboxed) coordinates."""
+
+    boxes: np.ndarray  # float32 [N, 4]
+    scores: np.ndarray  # float32 [N]
+    classes: np.ndarray  # int64 [N]
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+
+def _pairwise_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """IoU of one xyxy box against many; zero-area unions give IoU 0 rather than NaN."""
+    iw = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
+    ih = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
+    inter = iw * ih
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    union = area + areas - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Greedy NMS over xyxy boxes; returns kept indices, highest score first.
+
+    Suppresses when IoU > threshold (torchvision's rule). Equal scores are ordered by index with a stable
+    sort, so the same input always keeps the same boxes, which torchvision does not guarantee.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64)
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    keep: list[int] = []
+    while order.size:
+        best, rest = order[0], order[1:]
+        keep.append(int(best))
+        order = rest[_pairwise_iou(boxes[best], boxes[rest]) <= iou_threshold]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def decode_detections(
+    output: np.ndarray,
+    conf: float = 0.25,
+    iou: float = 0.45,
+    max_det: int = 300,
+    normalized: bool = False,
+    imgsz: int | None = None,
+) -> list[Detections]:
+    """Turn a `[B, 4 + nc, A]` detect-head output (xywh centres, sigmoid class scores) into per-image detections.
+
+    Mirrors Ultralytics' `non_max_suppression` (score > conf, class-aware NMS via coordinate offsets,
+    top `max_det`). `normalized` is for exports (LiteRT) that emit [0, 1] box coordinates.
+    """
+    out = np.asarray(output, dtype=np.float32)
+    if out.ndim != 3 or out.shape[1] < 5:
+        raise ValueError(f"expected detect output [B, 4+nc, A], got shape {out.shape}")
+    if normalized:
+        if imgsz is None:
+            raise ValueError("normalized=True needs imgsz to scale boxes back to pixels")
+        out = out.copy()
+        out[:, :4] *= imgsz
+    results = []
+    for pred in out.transpose(0, 2, 1):  # [A, 4 + nc] per image
+        cls_scores = pred[:, 4:]
+        classes = cls_scores.argmax(axis=1)
+        scores = cls_scores[np.arange(len(pred)), classes]
+        mask = scores > conf
+        xywh, scores, classes = pred[mask, :4], scores[mask], classes[mask].astype(np.int64)
+        half = xywh[:, 2:] / 2
+        boxes = np.concatenate([xywh[:, :2] - half, xywh[:, :2] + half], axis=1)
+        keep = nms(boxes + (classes[:, None] * MAX_WH), scores, iou)[:max_det]
+        results.append(Detections(boxes[keep].astype(np.float32), scores[keep].astype(np.float32), classes[keep]))
+    return results
