@@ -49,7 +49,7 @@ def _require_success(what: str, result: ActionResult, store: Store) -> None:
 
 
 def build(recipe: Recipe, store: Store, runner: Runner, report: Report = lambda step, msg: None) -> BuildOutcome:
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     plan = make_plan(recipe)
     sde = recipe.source_date_epoch
     environments = []
@@ -93,7 +93,7 @@ def build(recipe: Recipe, store: Store, runner: Runner, report: Report = lambda 
     desc = store.add_manifest(manifest, {"org.opencontainers.image.ref.name": recipe.name})
     store.add_run_record(desc.digest, {
         "bundle": desc.digest, "recipe": recipe.name, "exportctl_version": __version__,
-        "started": started.isoformat(), "finished": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "started": started.isoformat(), "finished": dt.datetime.now(dt.UTC).isoformat(),
         "host": {"platform": platform.platform(), "machine": platform.machine(), "python": platform.python_version()},
         "isolation": runner.isolation(), "environments": environments, "demo_checkpoint": demo,
         "reference": {"cached": reference.cached, "seconds": reference.seconds, "log": reference.log},

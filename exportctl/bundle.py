@@ -46,7 +46,8 @@ def _layer(desc: Descriptor, media_type: str, title: str, role: str, cell: str |
 def assemble(store: Store, plan: Plan, checkpoint: str, reference: ActionResult,
              outcomes: list[CellOutcome], isolation_degraded: str | None) -> dict[str, Any]:
     recipe = plan.recipe
-    layers = [_layer(store.put_bytes(canonical_json(recipe.canonical()), mt.RECIPE), mt.RECIPE, "recipe.json", "recipe")]
+    recipe_blob = store.put_bytes(canonical_json(recipe.canonical()), mt.RECIPE)
+    layers = [_layer(recipe_blob, mt.RECIPE, "recipe.json", "recipe")]
     for toolchain in plan.toolchains:
         desc = store.put_file(lock_path(toolchain), mt.LOCKFILE)
         layers.append(_layer(desc, mt.LOCKFILE, f"lockfiles/{lock_path(toolchain).name}", "lockfile"))

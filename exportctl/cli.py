@@ -172,6 +172,20 @@ def cat_blob(ctx: click.Context, digest: str) -> None:
 
 
 @main.command()
+@click.option("--sandbox", type=click.Choice(["auto", "bwrap", "unshare", "none"]), default="auto", show_default=True)
+@JSON
+@_handle_errors
+def doctor(sandbox: str, as_json: bool) -> None:
+    """Run a probe cell and report what it can reach (network, writable paths, environment)."""
+    from .doctor import probe
+
+    report = probe(sandbox)
+    _emit(as_json, report, lambda: out.print_json(json.dumps(report)))
+    if any(v == "allowed" for v in report["connect"].values()):
+        sys.exit(errors.SANDBOX_UNAVAILABLE)
+
+
+@main.command()
 @click.option("--out", "out_path", type=click.Path(path_type=Path), default=None, help="Write to a file.")
 @_handle_errors
 def schema(out_path: Path | None) -> None:

@@ -8,13 +8,13 @@ format never touches this file.
 from __future__ import annotations
 
 import difflib
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic.json_schema import SkipJsonSchema
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from . import errors
 from .yaml_positions import key_lines
@@ -22,7 +22,7 @@ from .yaml_positions import key_lines
 DEFAULT_SOURCE_DATE_EPOCH = 315532800  # 1980-01-01: the earliest time a zip entry can carry
 
 
-class Precision(str, Enum):
+class Precision(StrEnum):
     fp32 = "fp32"
     fp16 = "fp16"
     int8 = "int8"
@@ -197,7 +197,7 @@ def _nearest_line(lines: dict[tuple[str, ...], int], loc: tuple[Any, ...]) -> in
     return None
 
 
-def _describe(err: dict[str, Any], loc: tuple[Any, ...]) -> tuple[str, str | None]:
+def _describe(err: Any, loc: tuple[Any, ...]) -> tuple[str, str | None]:
     if err["type"] == "extra_forbidden":
         known = _fields_at(loc[:-1])
         close = difflib.get_close_matches(str(loc[-1]), known, n=1)
@@ -205,6 +205,8 @@ def _describe(err: dict[str, Any], loc: tuple[Any, ...]) -> tuple[str, str | Non
         return "unknown key", hint
     if err["type"] == "missing":
         return "is required", "add it to the recipe"
+    if err["type"] == "string_type" and isinstance(err.get("input"), (int, float)):
+        return f"expected text, YAML read a number ({err['input']!r})", "quote the value, e.g. sha256: '0123…'"
     if err["type"] == "enum":
         return f"{err['msg'].lower()} (got {err.get('input')!r})", None
     return f"{err['msg']} (got {err.get('input')!r})", None

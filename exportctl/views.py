@@ -110,7 +110,8 @@ def render_detail(console: Console, data: dict[str, Any]) -> None:
         table.add_column(col)
     for c in data["cells"]:
         v = c["validation"] or {}
-        table.add_row(c["cell"], c["status"], short(c["artifact"]), _metrics_line(v), "; ".join(v.get("violations", [])))
+        violations = "; ".join(v.get("violations", []))
+        table.add_row(c["cell"], c["status"], short(c["artifact"]), _metrics_line(v), violations)
     console.print(table)
     layers = Table(title="layers")
     for col in ("title", "size", "digest"):

@@ -14,7 +14,6 @@ from typing import Any
 from .contract import CellConfigError
 
 
-
 def _onnx(options: dict[str, Any]) -> dict[str, Any]:
     return {"format": "onnx", "opset": options.get("opset", 17), "dynamic": options.get("dynamic", False),
             "simplify": options.get("simplify", True)}

@@ -13,7 +13,7 @@ import random
 
 
 def source_date() -> _dt.datetime:
-    return _dt.datetime.fromtimestamp(int(os.environ.get("SOURCE_DATE_EPOCH", "0")), tz=_dt.timezone.utc)
+    return _dt.datetime.fromtimestamp(int(os.environ.get("SOURCE_DATE_EPOCH", "0")), tz=_dt.UTC)
 
 
 class FixedClock(_dt.datetime):

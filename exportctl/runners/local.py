@@ -10,7 +10,7 @@ from typing import Any
 from .. import envs, proc
 from ..sources import PACKAGE_DIR, RUNTIMES_DIR
 from . import sandbox
-from .base import CELL_CODE, CELL_ENV, CELL_HOME, CELL_IN, CELL_OUT, Job, JobResult, cell_environment
+from .base import CELL_ENV, CELL_HOME, CELL_IN, CELL_OUT, Job, JobResult, cell_environment
 
 
 class LocalRunner:

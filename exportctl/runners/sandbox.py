@@ -71,7 +71,8 @@ def bwrap_argv(*, env: Path, interpreter_prefix: Path, code: Path, runtimes: Pat
              "--ro-bind", str(runtimes), f"{CELL_CODE}/runtimes"]
     for name, host in sorted(inputs.items()):
         argv += ["--ro-bind", str(host), f"{CELL_IN}/{name}"]
-    argv += ["--bind", str(output), CELL_OUT, "--chdir", CELL_OUT]
+    # The sandbox's own root is a scratch tmpfs; read-only it, so /out and /tmp are the only writable places.
+    argv += ["--bind", str(output), CELL_OUT, "--remount-ro", "/", "--chdir", CELL_OUT]
     return argv
 
 

@@ -20,11 +20,17 @@ class Options(BaseModel):
 
 
 class Toolchain(Protocol):
-    name: str
-    artifact: str  # file (or directory) name the cell writes into its output dir
-    runtime: str  # what validates the artifact, shown to users
-    requires_gpu: bool
-    options_model: type[Options]
+    # Read-only members (properties) so plain class attributes in each toolchain module satisfy them.
+    @property
+    def name(self) -> str: ...
+    @property
+    def artifact(self) -> str: ...  # file (or directory) name the cell writes into its output dir
+    @property
+    def runtime(self) -> str: ...  # what validates the artifact, shown to users
+    @property
+    def requires_gpu(self) -> bool: ...
+    @property
+    def options_model(self) -> type[Options]: ...
 
     def refuse(self, precision: Precision, options: Options) -> str | None:
         """Why this precision cannot be built with these options, or None when it can."""

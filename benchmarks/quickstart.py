@@ -1,0 +1,77 @@
+"""Quickstart timings: cold build (new environments), warm build (new store), no-op rebuild, and the same
+Ultralytics exports run by hand in the same environment (no sandbox, no validation, no store).
+
+    python benchmarks/quickstart.py [--cold]
+
+--cold also times creating the toolchain environments from scratch (downloads wheels into a new cache).
+Numbers go to stdout as JSON; the closing notes quote them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RECIPE = ROOT / "recipes" / "quickstart.yaml"
+BY_HAND = """
+import sys, time
+from ultralytics import YOLO
+t = time.perf_counter()
+for fmt in ("onnx", "torchscript"):
+    YOLO(sys.argv[1], task="detect").export(format=fmt, imgsz=320, device="cpu", simplify=True, opset=17)
+print(time.perf_counter() - t)
+"""
+
+
+def timed_build(store: Path, env: dict[str, str]) -> tuple[float, dict]:
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "exportctl", "--store", str(store), "build", str(RECIPE), "--json"],
+                          env=env, capture_output=True, text=True, check=True)
+    return time.perf_counter() - start, json.loads(done.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cold", action="store_true", help="also time environment creation in a fresh cache")
+    args = parser.parse_args()
+    results: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="exportctl-bench-") as scratch:
+        env = dict(os.environ)
+        if args.cold:
+            env["EXPORTCTL_CACHE"] = str(Path(scratch) / "cache")
+            results["cold_build_s"], _ = timed_build(Path(scratch) / "cold", env)
+        results["warm_build_s"], summary = timed_build(Path(scratch) / "warm", env)
+        results["noop_rebuild_s"], _ = timed_build(Path(scratch) / "warm", env)
+        sys.path.insert(0, str(ROOT))
+        if "EXPORTCTL_CACHE" in env:
+            os.environ["EXPORTCTL_CACHE"] = env["EXPORTCTL_CACHE"]
+        from exportctl import envs
+
+        checkpoint = Path(scratch) / "hand" / "model.pt"
+        checkpoint.parent.mkdir()
+        shown = subprocess.run([sys.executable, "-m", "exportctl", "--store", str(Path(scratch) / "warm"), "show",
+                                summary["bundle"], "--json"], env=env, capture_output=True, text=True, check=True)
+        blob = json.loads(shown.stdout)["checkpoint"].split(":")[1]
+        checkpoint.write_bytes((Path(scratch) / "warm" / "blobs" / "sha256" / blob).read_bytes())
+        python = envs.env_dir("onnx") / "bin" / "python"
+        stub = ROOT / "exportctl" / "cell" / "site"
+        hand_env = {"PATH": os.environ["PATH"], "HOME": str(checkpoint.parent), "PYTHONPATH": str(stub),
+                    "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "False", "OMP_NUM_THREADS": "1",
+                    "YOLO_CONFIG_DIR": str(checkpoint.parent / "cfg")}
+        start = time.perf_counter()
+        subprocess.run([str(python), "-c", BY_HAND, str(checkpoint)], env=hand_env, check=True, capture_output=True)
+        results["by_hand_exports_s"] = time.perf_counter() - start
+        results["overhead_warm_vs_by_hand_s"] = results["warm_build_s"] - results["by_hand_exports_s"]
+        results["cells"] = {c["cell"]: c["seconds"] for c in summary["cells"]}  # type: ignore[assignment]
+    print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in results.items()}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+from exportctl.cli import main
+
+main()

@@ -1,0 +1,66 @@
+"""Test tiers (markers in pyproject.toml): unmarked = fast unit tests; `slow` = real exports in sandboxed
+toolchain environments; `docker` = needs a Docker daemon; `gpu` = needs an NVIDIA GPU.
+
+The README's test command runs every tier this machine can: `slow` always (it needs only bubblewrap and
+the package registries), `docker`/`gpu` when their hardware or daemon exists, reported as skipped otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+QUICKSTART = ROOT / "recipes" / "quickstart.yaml"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true", help="rewrite golden files from current output")
+
+
+@pytest.fixture
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--update-golden"))
+
+
+def check_golden(name: str, text: str, update: bool) -> None:
+    path = ROOT / "tests" / "golden" / name
+    if update or not path.exists():
+        path.write_text(text)
+    assert text == path.read_text(), f"{name} differs from its golden file; rerun with --update-golden if intended"
+
+
+def exportctl(*args: str | Path, store: Path | None = None, check: bool = True,
+              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a subprocess, as users and CI do."""
+    full_env = {**os.environ, **(env or {})}
+    if store is not None:
+        full_env["EXPORTCTL_STORE"] = str(store)
+    done = subprocess.run([sys.executable, "-m", "exportctl", *map(str, args)], env=full_env,
+                          capture_output=True, text=True, check=False)
+    if check and done.returncode != 0:
+        raise AssertionError(f"exportctl {args} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def build_json(recipe: Path, store: Path, *extra: str, check: bool = True) -> tuple[int, dict]:
+    done = exportctl("build", recipe, "--json", *extra, store=store, check=check)
+    return done.returncode, json.loads(done.stdout) if done.stdout.strip() else {}
+
+
+@pytest.fixture(scope="session")
+def quickstart_builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """The quickstart built into two empty stores (environments are shared through the user cache)."""
+    if shutil.which("bwrap") is None:
+        pytest.fail("bubblewrap is required for the slow tier: apt-get install bubblewrap")
+    base = tmp_path_factory.mktemp("quickstart")
+    first, second = base / "store-a", base / "store-b"
+    _, a = build_json(QUICKSTART, first)
+    _, b = build_json(QUICKSTART, second)
+    return {"store": first, "other_store": second, "a": a, "b": b}

@@ -1,0 +1,114 @@
+"""The spine's acceptance, end to end with real exports, real runtimes and the real sandbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from exportctl import errors
+from tests.conftest import QUICKSTART, build_json, check_golden, exportctl
+
+pytestmark = pytest.mark.slow
+
+
+def test_two_empty_stores_give_the_same_bundle_digest(quickstart_builds):
+    a, b = quickstart_builds["a"], quickstart_builds["b"]
+    assert a["exit_code"] == errors.OK, a
+    assert a["bundle"].startswith("sha256:")
+    assert a["bundle"] == b["bundle"]
+    assert {c["cell"] for c in a["cells"]} == {"onnx/fp32", "torchscript/fp32"}
+    assert not any(c["cached"] for c in a["cells"] + b["cells"])
+
+
+def test_rebuild_reruns_no_cell_and_plan_says_cached(quickstart_builds):
+    store = quickstart_builds["store"]
+    plan = json.loads(exportctl("plan", QUICKSTART, "--json", store=store).stdout)
+    assert all(c["cached"] for c in plan["cells"]), plan
+    code, again = build_json(QUICKSTART, store)
+    assert code == 0 and again["bundle"] == quickstart_builds["a"]["bundle"]
+    assert all(c["cached"] for c in again["cells"]), again
+    runs = json.loads(exportctl("show", again["bundle"], "--json", store=store).stdout)["runs"]
+    assert runs[-1]["reference"]["cached"] and all(c["cached"] for c in runs[-1]["cells"])
+
+
+def test_show_reports_validation_numbers(quickstart_builds):
+    store, digest = quickstart_builds["store"], quickstart_builds["a"]["bundle"]
+    shown = json.loads(exportctl("show", digest[:19], "--json", store=store).stdout)
+    for cell in shown["cells"]:
+        v = cell["validation"]
+        assert v["status"] == "passed" and not v["violations"]
+        assert 0 <= v["tensor"]["output0"]["max_abs"] < 0.1
+        assert v["tensor"]["output0"]["cosine"] > 0.99999
+        assert v["detection"]["ref_boxes"] > 0, "the demo checkpoint must produce boxes to compare"
+        assert v["detection"]["mean_iou"] > 0.95 and v["detection"]["class_agreement"] == 1.0
+    text = exportctl("show", digest, store=store).stdout
+    assert "max_abs=" in text and "onnx/fp32" in text
+
+
+def test_manifest_shape_matches_golden(quickstart_builds, update_golden):
+    store, digest = quickstart_builds["store"], quickstart_builds["a"]["bundle"]
+    manifest = json.loads(exportctl("cat", digest, store=store).stdout)
+    shape = {"artifactType": manifest["artifactType"], "config": manifest["config"]["mediaType"],
+             "layers": [[la["mediaType"], la["annotations"]] for la in manifest["layers"]],
+             "annotations": sorted(manifest["annotations"])}
+    check_golden("quickstart-manifest-shape.json", json.dumps(shape, indent=2, sort_keys=True) + "\n", update_golden)
+
+
+def test_verify_names_the_flipped_blob(quickstart_builds, tmp_path):
+    store = tmp_path / "store"
+    shutil.copytree(quickstart_builds["store"], store)
+    digest = quickstart_builds["a"]["bundle"]
+    assert exportctl("verify", digest, store=store).returncode == 0
+    manifest = json.loads(exportctl("cat", digest, store=store).stdout)
+    for desc in [manifest["config"], *manifest["layers"]]:
+        blob = store / "blobs" / "sha256" / desc["digest"].split(":")[1]
+        original = blob.read_bytes()
+        os.chmod(blob, 0o644)
+        blob.write_bytes(bytes([original[0] ^ 0xFF]) + original[1:])
+        done = exportctl("verify", digest, store=store, check=False)
+        blob.write_bytes(original)
+        assert done.returncode == errors.VERIFY_FAILED, done.stderr
+        assert desc["digest"] in done.stderr
+
+
+@pytest.mark.skipif(shutil.which("skopeo") is None, reason="Debian's skopeo is not installed")
+def test_export_is_a_layout_skopeo_reads(quickstart_builds, tmp_path):
+    store, digest = quickstart_builds["store"], quickstart_builds["a"]["bundle"]
+    dest = tmp_path / "layout"
+    exportctl("export", digest, dest, store=store)
+    raw = subprocess.run(["skopeo", "inspect", "--raw", f"oci:{dest}"], capture_output=True, check=True).stdout
+    assert raw == (store / "blobs" / "sha256" / digest.split(":")[1]).read_bytes()
+    assert exportctl("export", digest, dest, store=store, check=False).returncode == errors.STORE_ERROR
+
+
+def test_impossibly_tight_tolerance_exits_2_and_stores_results(quickstart_builds, tmp_path):
+    recipe = tmp_path / "tight.yaml"
+    recipe.write_text(QUICKSTART.read_text().replace("input:", "validation:\n  tolerances:\n"
+                                                     "    fp32: {max_abs: 1.0e-12}\ninput:"))
+    store = quickstart_builds["store"]
+    done = exportctl("build", recipe, store=store, check=False)
+    assert done.returncode == errors.VALIDATION_FAILED, done.stderr
+    assert "max_abs" in done.stderr and "> 1e-12" in done.stderr
+    digest = next(w for w in done.stdout.split() if w.startswith("sha256:"))
+    shown = json.loads(exportctl("show", digest, "--json", store=store).stdout)
+    assert {c["status"] for c in shown["cells"]} == {"failed"}
+
+
+def test_demo_checkpoint_as_a_pinned_path(quickstart_builds, tmp_path):
+    store, digest = quickstart_builds["store"], quickstart_builds["a"]["bundle"]
+    checkpoint = json.loads(exportctl("show", digest, "--json", store=store).stdout)["checkpoint"]
+    (tmp_path / "model.pt").write_bytes(_blob(store, checkpoint))
+    recipe = tmp_path / "pinned.yaml"
+    recipe.write_text(f"name: pinned\ncheckpoint: {{path: model.pt, sha256: '{checkpoint}'}}\n"
+                      "input: {imgsz: 320}\nformats: {onnx: {}}\n")
+    plan = json.loads(exportctl("plan", recipe, "--json", store=store).stdout)
+    assert plan["checkpoint"] == checkpoint
+
+
+def _blob(store: Path, digest: str) -> bytes:
+    return (store / "blobs" / "sha256" / digest.split(":")[1]).read_bytes()
