@@ -6,7 +6,6 @@ of everything that determines its outputs (see plan.py), so a cache hit is as go
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,8 @@ from typing import Any
 from . import errors
 from .runners import Job, Runner
 from .store.layout import Descriptor, Store
-from .store.tarball import canonical_tar
+from .store.mediatypes import WEIGHT_TAR
+from .store.tarball import write_canonical_tar
 
 # Exit codes whose outputs are worth keeping: success, and "exported but outside tolerances" (deterministic).
 CACHEABLE = (errors.OK, errors.VALIDATION_FAILED)
@@ -66,22 +66,19 @@ def run_action(store: Store, runner: Runner, key: str, job_for: Any) -> ActionRe
         job: Job = job_for(out)
         done = runner.run(job)
         log = store.put_bytes(done.log.encode(), LOG_MEDIA_TYPE)
-        outputs = {p.name: _store_output(store, p) for p in sorted(out.iterdir())}
+        outputs = {p.name: _store_output(store, p, Path(scratch)) for p in sorted(out.iterdir())}
     result = ActionResult(key, done.returncode, outputs, log.digest, done.seconds, cached=False)
     if done.returncode in CACHEABLE:
         store.cache_put(key, result.to_json())
     return result
 
 
-def _store_output(store: Store, path: Path) -> Descriptor:
+def _store_output(store: Store, path: Path, scratch: Path) -> Descriptor:
     if path.is_symlink():
         raise errors.ExportFailed(f"a cell wrote a symlink ({path.name}); artifacts must be regular files")
-    if path.is_dir():
-        return store.put_bytes(canonical_tar(path), "application/x-tar")
+    if path.is_dir():  # directory artifacts (OpenVINO IR, .mlpackage) become one canonical tar
+        packed = scratch / f"{path.name}.tar"
+        with open(packed, "wb") as handle:
+            write_canonical_tar(path, handle)
+        return store.put_file(packed, WEIGHT_TAR)
     return store.put_file(path, BLOB_MEDIA_TYPE)
-
-
-def materialize(store: Store, result: ActionResult, name: str, dest: Path) -> Path:
-    """Copy one file output out of the store (e.g. a demo checkpoint for the user)."""
-    shutil.copyfile(store.blob_path(result.blob(name).digest), dest)
-    return dest

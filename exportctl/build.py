@@ -90,7 +90,7 @@ def build(recipe: Recipe, store: Store, runner: Runner, report: Report = lambda 
 
     degraded = runner.isolation().get("degraded")
     manifest = bundle.assemble(store, plan, checkpoint_digest, reference, outcomes, degraded)
-    desc = store.add_manifest(manifest, {"org.opencontainers.image.ref.name": recipe.name})
+    desc = store.add_manifest(manifest, {"dev.exportctl.recipe": recipe.name})
     store.add_run_record(desc.digest, {
         "bundle": desc.digest, "recipe": recipe.name, "exportctl_version": __version__,
         "started": started.isoformat(), "finished": dt.datetime.now(dt.UTC).isoformat(),

@@ -16,30 +16,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from yolo_runtime import letterbox
 
 CONF = 0.25  # confidence threshold that detection validation uses
-CLASSES_PER_IMAGE = 6  # classes "owned" by each calibration image; the remaining classes never fire
-HITS_PER_CLASS = 3  # an owned class scores above CONF on H..2H anchors over the whole calibration set
-PULL = 1.0  # how far an owned class's weights are pulled towards its image's mean feature (x |w|)
-MANTISSA_BITS = 12  # calibrated values are rounded to this precision (absorbs last-ulp kernel differences)
+CLASSES_PER_IMAGE = 12  # classes "owned" (detected) by each calibration image; the rest never fire
+MAX_HITS = 4  # an owned class scores above CONF on 1..MAX_HITS anchors over the whole calibration set
+BOX_GAIN = 4.0  # sharpens the random DFL box logits: box sizes then vary with the input instead of ~7.5 bins
+MANTISSA_BITS = 12  # calibrated values (computed in float64) are rounded to this: absorbs kernel differences
 
 
-def letterbox(img: np.ndarray, imgsz: int) -> np.ndarray:
-    """Ultralytics ``LetterBox(auto=False, center=True)``: keep aspect ratio, pad with 114 to imgsz x imgsz."""
-    h, w = img.shape[:2]
-    r = min(imgsz / h, imgsz / w)
-    nw, nh = max(round(w * r), 1), max(round(h * r), 1)
-    if (nw, nh) != (w, h):
-        img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
-    dw, dh = (imgsz - nw) / 2, (imgsz - nh) / 2
-    top, bottom, left, right = round(dh - 0.1), round(dh + 0.1), round(dw - 0.1), round(dw + 0.1)
-    return cv2.copyMakeBorder(img, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(114, 114, 114))
-
-
-def to_tensor(imgs: list[np.ndarray]) -> torch.Tensor:
-    """BGR HWC uint8 images -> RGB NCHW float32 in [0, 1], as the Ultralytics predictor feeds the model."""
-    x = np.stack([im[..., ::-1].transpose(2, 0, 1) for im in imgs])
-    return torch.from_numpy(np.ascontiguousarray(x)).float() / 255.0
+def to_tensor(imgs: list[np.ndarray], imgsz: int) -> torch.Tensor:
+    """BGR images -> the letterboxed RGB NCHW float32 batch the Ultralytics predictor (and validation) feeds."""
+    return torch.from_numpy(np.concatenate([letterbox(im, imgsz) for im in imgs]))
 
 
 def _views(img: np.ndarray) -> list[np.ndarray]:
@@ -55,9 +43,25 @@ def _views(img: np.ndarray) -> list[np.ndarray]:
 
 
 def _round(t: torch.Tensor) -> torch.Tensor:
-    """Round float32 values to MANTISSA_BITS of mantissa; frexp/ldexp are exact, so the result is stable."""
+    """Round to MANTISSA_BITS of mantissa (exact: frexp/ldexp lose nothing, and the result fits float32)."""
     m, e = np.frexp(t.detach().numpy())
-    return torch.from_numpy(np.asarray(np.ldexp(np.round(m * 2**MANTISSA_BITS) / 2**MANTISSA_BITS, e), np.float32))
+    return torch.from_numpy(np.asarray(np.ldexp(np.round(m * 2**MANTISSA_BITS) / 2**MANTISSA_BITS, e))).to(t.dtype)
+
+
+def _init_weights(model: torch.nn.Module, seed: int) -> None:
+    """Redraw conv/linear weights like PyTorch's default init (U(+-1/sqrt(fan_in))), but from numpy's PCG64.
+
+    torch's vectorised ``uniform_`` gives different float32 values under different CPU capabilities (measured:
+    ATEN_CPU_CAPABILITY=default vs avx512 differ by up to 1e-5 relative); integers from PCG64 scaled in float64
+    and cast to float32 are the same everywhere.
+    """
+    rng = np.random.default_rng(seed)
+    for m in model.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)) and m.weight.requires_grad:  # not the fixed DFL conv
+            bound = 1 / math.sqrt(m.weight[0].numel())
+            for p in (m.weight, m.bias) if m.bias is not None else (m.weight,):
+                p.copy_(torch.from_numpy(rng.uniform(-bound, bound, tuple(p.shape)).astype(np.float32)))
+    model.model[-1].bias_init()  # Detect's box/class bias priors, as after a normal build
 
 
 def _recalibrate_bn(model: torch.nn.Module, x: torch.Tensor) -> None:
@@ -81,14 +85,16 @@ def _recalibrate_bn(model: torch.nn.Module, x: torch.Tensor) -> None:
 
 
 def _tune_class_head(model: torch.nn.Module, x: torch.Tensor) -> float:
-    """Make the class logits fire a few times per calibration image; returns the smallest |logit - threshold|.
+    """Turn a few classes into detectors of distinctive spots of each calibration image.
 
-    A random head fires only on the highest-contrast image whatever one shared bias is chosen (its feature maps
-    vary ~3x more), so each image i gets CLASSES_PER_IMAGE classes whose 1x1 conv weights are pulled towards
-    image i's mean feature, and each class gets its own bias: the threshold sits in the widest gap between its
-    H-th .. 2H-th best logits over all images (H = HITS_PER_CLASS), i.e. with the largest margin against runtime
-    noise flipping a box. Classes owned by no image are switched off.
-    Applied to ``cv3`` and, on end-to-end heads (yolo26), ``one2one_cv3``.
+    A random head cannot do this with biases alone: one image's feature maps vary ~3x more than the other's, so
+    whatever bias is chosen it gets all the boxes, and the flatter image's logits are bunched (~0.005 apart) so
+    no threshold keeps a margin. Instead class c (owned by image c % n) becomes a matched filter on one level:
+    its 1x1 weights point from the mean feature to the most distinctive not-yet-used anchor of its image
+    (scaled to unit logit std over all content anchors), and its bias puts CONF in the widest gap among its
+    MAX_HITS + 1 best logits over all images: the largest margin against runtime noise flipping a box.
+    Its other levels, and classes owned by no image, are switched off (bias -50). Returns the smallest
+    |logit - logit(CONF)| of any live class. Applied to ``cv3`` and, on end-to-end heads, ``one2one_cv3``.
     """
     head = model.model[-1]
     heads = [head.cv3] + ([head.one2one_cv3] if getattr(head, "one2one_cv3", None) is not None else [])
@@ -98,42 +104,47 @@ def _tune_class_head(model: torch.nn.Module, x: torch.Tensor) -> float:
     model(x)
     for hk in hooks:
         hk.remove()
-    n, nc = x.shape[0], convs[0].out_channels
-    owner = torch.arange(nc) % n  # class c belongs to image c % n ...
-    on = torch.arange(nc) < CLASSES_PER_IMAGE * n  # ... if it is among the first CLASSES_PER_IMAGE * n
+    content = ((x - 114 / 255).abs().amax(1, keepdim=True) > 1e-3).float()  # not letterbox padding
+    n, nc, nl = x.shape[0], convs[0].out_channels, len(head.cv3)
     t, margin = math.log(CONF / (1 - CONF)), math.inf
-    for head_convs in (convs[i : i + len(head.cv3)] for i in range(0, len(convs), len(head.cv3))):
-        logits = []
-        for conv in head_convs:
-            f = feats[conv]
-            d = f.mean((2, 3)) - f.mean((0, 2, 3))  # (n, C): each image's mean feature offset
-            d = d[owner] / d[owner].norm(dim=1, keepdim=True).clamp_min(1e-12)
-            w = conv.weight[:, :, 0, 0]
-            w += PULL * w.norm(dim=1, keepdim=True) * d * on[:, None]
-            conv.weight.copy_(_round(conv.weight))
-            conv.bias.zero_()
-            logits.append(conv(f).flatten(2))
-        s = torch.cat(logits, 2).transpose(0, 1).flatten(1)  # (nc, n * anchors)
-        top = s.topk(2 * HITS_PER_CLASS + 1, dim=1).values  # (nc, 2H + 1), descending
-        gap = top[:, HITS_PER_CLASS - 1 : -1] - top[:, HITS_PER_CLASS:]  # cut after the j-th best, j = H .. 2H
-        j = gap.argmax(1, keepdim=True) + HITS_PER_CLASS - 1  # widest gap: the largest margin to either side
-        mid = (top.gather(1, j) + top.gather(1, j + 1)).squeeze(1) / 2
-        bias = _round(t - mid).where(on, torch.tensor(-50.0))
-        for conv in head_convs:
-            conv.bias.copy_(bias)
-        margin = min(margin, (s + bias[:, None] - t).abs()[on].min().item())
+    for conv in convs:
+        conv.bias.fill_(-50.0)
+    used = {}  # (conv, image) -> anchors already taken, with their 5x5 neighbourhoods
+    for c in range(min(nc, CLASSES_PER_IMAGE * n)):
+        img, level = c % n, (c // n) % nl
+        for conv in convs[level::nl]:  # this level of the one-to-many (and one-to-one) head
+            f, (gh, gw) = feats[conv].flatten(2), feats[conv].shape[2:]  # (n, C, anchors)
+            keep = (torch.nn.functional.adaptive_avg_pool2d(content, (gh, gw)) > 0.5).flatten(1)  # (n, anchors)
+            mu = (f * keep[:, None]).sum((0, 2)) / keep.sum()  # mean content feature over all images
+            taken = used.setdefault((conv, img), torch.zeros(gh, gw, dtype=torch.bool))
+            dist = (f[img] - mu[:, None]).norm(dim=0) * (keep[img] & ~taken.flatten())
+            r, q = divmod(int(dist.argmax()), gw)  # the image's most distinctive free content anchor
+            taken[max(r - 2, 0) : r + 3, max(q - 2, 0) : q + 3] = True
+            u = f[img, :, r * gw + q] - mu  # matched filter, scaled to unit logit std over content anchors
+            w = _round(u / torch.einsum("c,nca->na", u, f)[keep].std().clamp_min(1e-12))
+            s = torch.einsum("c,nca->na", w, f).flatten()  # logits of class c without bias, all images
+            top = s.topk(MAX_HITS + 1).values
+            j = int((top[:-1] - top[1:]).argmax())  # widest gap among the top MAX_HITS + 1
+            conv.weight[c, :, 0, 0] = w
+            conv.bias[c] = _round(t - (top[j] + top[j + 1]) / 2)
+            margin = min(margin, (s + conv.bias[c] - t).abs().min().item())
     return margin
 
 
 @torch.no_grad()
-def make_demo_checkpoint(arch: str, seed: int, out_path: Path, calibration_images: list[Path], imgsz: int = 640) -> dict:
+def make_demo_checkpoint(
+    arch: str, seed: int, out_path: Path, calibration_images: list[Path], imgsz: int = 640
+) -> dict:
     """Build ``arch`` with ``seed``, calibrate it on ``calibration_images`` and save a float32 checkpoint.
 
-    The file bytes depend only on (arch, seed, imgsz, image bytes, torch/ultralytics versions): no dates, paths or
-    ids are stored, and the zip is written from a buffer so its root folder is always ``archive/``.
+    The file bytes depend only on (arch, seed, imgsz, image names and bytes, torch/ultralytics/numpy/cv2
+    versions): no dates, paths or ids are stored, and the zip is written from a buffer so its root folder is
+    always ``archive/``. Meant for a handful of images: 8 views each go through the model in float64 as one
+    batch (~90 MB of memory per view at 640).
     """
     from ultralytics import YOLO, __version__
     from ultralytics.cfg import DEFAULT_CFG_DICT
+    from ultralytics.utils.nms import non_max_suppression  # falls back to its own NMS without torchvision
 
     paths = sorted((Path(p) for p in calibration_images), key=lambda p: (p.name, str(p)))
     imgs = [cv2.imread(str(p)) for p in paths]
@@ -146,34 +157,36 @@ def make_demo_checkpoint(arch: str, seed: int, out_path: Path, calibration_image
     try:
         random.seed(seed)
         np.random.seed(seed)
-        torch.manual_seed(seed)  # the weight init draws from torch's CPU generator only
-        model = YOLO(arch, verbose=False).model  # DetectionModel: random init, Detect.bias_init(), eval mode
-        _recalibrate_bn(model, to_tensor([letterbox(v, imgsz) for im in imgs for v in _views(im)]))
-        x = to_tensor([letterbox(im, imgsz) for im in imgs])
-        head = model.model[-1]
+        torch.manual_seed(seed)  # the build's own init; _init_weights() then redraws it ISA-independently
+        yolo = YOLO(arch, verbose=False)
+        if yolo.task != "detect":
+            raise ValueError(f"demo checkpoints are detection-only; {arch} is a {yolo.task} model")
+        model, head = yolo.model, yolo.model.model[-1]  # DetectionModel, Detect
+        _init_weights(model, seed)
+        # Calibrate in float64 and round the results to 12 mantissa bits: float32 kernels differ in the last bits
+        # between CPUs/ISAs, and rounded float32 results would still flip and cascade; float64 ones do not.
+        model.double()
+        _recalibrate_bn(model, to_tensor([v for im in imgs for v in _views(im)], imgsz).double())
         for seq in list(head.cv2) + list(getattr(head, "one2one_cv2", None) or []):
-            seq[-1].weight.mul_(float(os.environ.get("BOX_GAIN", "1")))
-        margin = _tune_class_head(model, x)
-        out = model(x)[0]  # (n, 4 + nc, anchors), what export produces
-
-        head = model.model[-1]
-        for k in ("anchors", "strides", "shape"):  # cached per input shape by Detect; keep the class defaults
+            seq[-1].weight.mul_(BOX_GAIN)  # final box conv (4 * reg_max DFL logits); a power of 2: exact
+        x = to_tensor(imgs, imgsz)
+        margin = _tune_class_head(model, x.double())
+        out = model(x.double())[0].float()  # (n, 4 + nc, anchors) as export gives; float64 keeps the summary stable
+        model.float()  # exact: every value is float32 or has at most 12 mantissa bits
+        # Detect caches these per input shape (and BaseModel._apply, i.e. .float(), re-adds them): use class attrs
+        for k in ("anchors", "strides", "shape"):
             head.__dict__.pop(k, None)
         model.yaml["yaml_file"] = name  # yaml_model_load() stores the path exactly as given
         model.args = {**DEFAULT_CFG_DICT, "model": name, "task": "detect", "imgsz": imgsz, "seed": seed}
         for p in model.parameters():
             p.requires_grad_(False)
         ckpt = {  # the layout of Ultralytics' strip_optimizer(), minus date/git
-            "date": None,
+            **dict.fromkeys(("date", "best_fitness", "ema", "updates", "optimizer")),
             "version": __version__,
             "license": "AGPL-3.0 License (https://ultralytics.com/license)",
             "docs": "https://docs.ultralytics.com",
             "epoch": -1,
-            "best_fitness": None,
-            "model": model.float(),  # float32 (trainers save half): the reference outputs must be exact
-            "ema": None,
-            "updates": None,
-            "optimizer": None,
+            "model": model,  # float32 (trainers save half): the reference outputs must be exact
             "train_args": dict(model.args),
             "train_metrics": {},
             "demo": {"arch": name, "seed": seed, "imgsz": imgsz, "images": [p.name for p in paths]},
@@ -188,14 +201,18 @@ def make_demo_checkpoint(arch: str, seed: int, out_path: Path, calibration_image
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(deterministic)
 
-    flat = out.flatten(1)
-    cos = torch.nn.functional.cosine_similarity(flat[:, None], flat[None], dim=2)
+    def min_cos(y: torch.Tensor) -> float:  # smallest cosine similarity between two images' outputs
+        y = y.flatten(1)
+        return round(torch.nn.functional.cosine_similarity(y[:, None], y[None], dim=2).min().item(), 4)
+
+    boxes = [len(d) for d in non_max_suppression(out.clone(), CONF, 0.45)]
     return {
         "arch": name,
         "seed": seed,
         "imgsz": imgsz,
         "images": [p.name for p in paths],
-        "candidates": (out[:, 4:].amax(1) > CONF).sum(1).tolist(),  # per image, before NMS
-        "min_cosine": round(cos.min().item(), 6),  # between images' full outputs (boxes dominate it)
-        "score_margin": round(margin, 4),  # smallest |logit - logit(CONF)| of any owned class
+        "boxes": boxes,  # per image, after conf 0.25 + NMS 0.45
+        "min_cosine": min_cos(out),  # full outputs; xywh sit on the anchor grid and dominate this
+        "min_score_cosine": min_cos(out[:, 4:]),  # class-score channels only
+        "score_margin": round(margin, 3),  # smallest |logit - logit(CONF)| of any owned class
     }

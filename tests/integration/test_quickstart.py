@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -112,3 +114,20 @@ def test_demo_checkpoint_as_a_pinned_path(quickstart_builds, tmp_path):
 
 def _blob(store: Path, digest: str) -> bytes:
     return (store / "blobs" / "sha256" / digest.split(":")[1]).read_bytes()
+
+
+def test_artifacts_keep_ultralytics_metadata_with_the_fixed_clock(quickstart_builds):
+    """ONNX metadata_props and TorchScript's config.txt stay (AutoBackend reads them); their dates are
+    SOURCE_DATE_EPOCH's, not the build's wall clock."""
+    store, digest = quickstart_builds["store"], quickstart_builds["a"]["bundle"]
+    layers = {la["title"]: la for la in json.loads(exportctl("show", digest, "--json", store=store).stdout)["layers"]}
+    fixed = b"1980-01-01T00:00:00+00:00"
+    onnx_bytes = _blob(store, layers["onnx-fp32/model.onnx"]["digest"])
+    assert b"names" in onnx_bytes and b"stride" in onnx_bytes and fixed in onnx_bytes
+    with zipfile.ZipFile(io.BytesIO(_blob(store, layers["torchscript-fp32/model.torchscript"]["digest"]))) as z:
+        config = next(n for n in z.namelist() if n.endswith("extra/config.txt"))
+        meta = json.loads(z.read(config))
+    assert meta["date"] == fixed.decode() and meta["imgsz"] == [320, 320] and meta["task"] == "detect"
+    guide = json.loads(_blob(store, layers["onnx-fp32/metadata.json"]["digest"]))
+    assert guide["created_at"] == "1980-01-01T00:00:00Z" and guide["input_shape"] == [320, 320, 3]
+    assert guide["num_classes"] == len(guide["class_names"]) == 80 and guide["output_shape"] == [[1, 84, 2100]]
