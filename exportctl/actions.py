@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import errors
+from .canonical import digest_value
 from .runners import Job, Runner
 from .store.layout import Descriptor, Store
 from .store.mediatypes import WEIGHT_TAR
@@ -56,7 +57,14 @@ class ActionResult:
 
 
 def run_action(store: Store, runner: Runner, key: str, job_for: Any) -> ActionResult:
-    """`job_for(output_dir) -> Job`; the job runs only when `key` is not already answered by the cache."""
+    """`job_for(output_dir) -> Job`; the job runs only when `key` is not already answered by the cache.
+
+    Results made with degraded isolation are cached under a different key, so an unisolated run can
+    never answer for an isolated build (the reverse is harmless and the bundle records the degradation).
+    """
+    degraded = runner.isolation().get("degraded")
+    if degraded:
+        key = digest_value({"action": key, "isolation_degraded": degraded})
     hit = store.cache_get(key)
     if hit is not None:
         return ActionResult.from_json(key, hit)

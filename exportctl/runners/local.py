@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 from .. import envs, proc
 from ..sources import PACKAGE_DIR, RUNTIMES_DIR
 from . import sandbox
-from .base import CELL_ENV, CELL_HOME, CELL_IN, CELL_OUT, Job, JobResult, cell_environment
+from .base import CELL_ENV, CELL_IN, CELL_OUT, Job, JobResult, cell_environment
 
 
 class LocalRunner:
@@ -51,6 +52,7 @@ class LocalRunner:
             inputs = Path(scratch) / "in"
             inputs.mkdir()
             for name, host in job.inputs.items():
+                (inputs / name).parent.mkdir(parents=True, exist_ok=True)
                 os.symlink(host, inputs / name)
             home = Path(scratch) / "home"
             home.mkdir()
@@ -71,11 +73,17 @@ class LocalRunner:
         return JobResult(done.returncode, done.output, done.seconds)
 
 
-def _repath(arg: str, mapping: dict[str, str]) -> str:
-    for cell_path, host_path in mapping.items():
-        if arg == cell_path or arg.startswith(cell_path + "/"):
-            return host_path + arg[len(cell_path):]
+def _repath(arg: Any, mapping: dict[str, str]) -> Any:
+    """Rewrite cell paths to host paths in an argument, including inside a JSON `--export_config`."""
+    if isinstance(arg, str) and arg.startswith("{"):
+        return json.dumps(_repath(json.loads(arg), mapping), sort_keys=True)
+    if isinstance(arg, dict):
+        return {k: _repath(v, mapping) for k, v in arg.items()}
+    if isinstance(arg, list):
+        return [_repath(v, mapping) for v in arg]
+    if isinstance(arg, str):
+        for cell_path, host_path in mapping.items():
+            if arg == cell_path or arg.startswith(cell_path + "/"):
+                return host_path + arg[len(cell_path):]
     return arg
 
-
-__all__ = ["LocalRunner", "CELL_HOME"]

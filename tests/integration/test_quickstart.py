@@ -131,3 +131,15 @@ def test_artifacts_keep_ultralytics_metadata_with_the_fixed_clock(quickstart_bui
     guide = json.loads(_blob(store, layers["onnx-fp32/metadata.json"]["digest"]))
     assert guide["created_at"] == "1980-01-01T00:00:00Z" and guide["input_shape"] == [320, 320, 3]
     assert guide["num_classes"] == len(guide["class_names"]) == 80 and guide["output_shape"] == [[1, 84, 2100]]
+
+
+def test_degraded_isolation_is_recorded_and_never_served_to_isolated_builds(quickstart_builds, tmp_path):
+    store = tmp_path / "store"
+    shutil.copytree(quickstart_builds["store"], store)
+    code, unshared = build_json(QUICKSTART, store, "--sandbox", "unshare")
+    assert code == 0 and not any(c["cached"] for c in unshared["cells"]), "an isolated result answered"
+    assert unshared["bundle"] != quickstart_builds["a"]["bundle"]
+    shown = json.loads(exportctl("show", unshared["bundle"], "--json", store=store).stdout)
+    assert "network cut, filesystem not isolated" in shown["isolation_degraded"]
+    code, isolated = build_json(QUICKSTART, store)
+    assert isolated["bundle"] == quickstart_builds["a"]["bundle"] and all(c["cached"] for c in isolated["cells"])
