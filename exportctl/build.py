@@ -48,9 +48,10 @@ def _require_success(what: str, result: ActionResult, store: Store) -> None:
                                   hint="the log above is from inside the cell; fix the cause and build again")
 
 
-def build(recipe: Recipe, store: Store, runner: Runner, report: Report = lambda step, msg: None) -> BuildOutcome:
+def build(recipe: Recipe, store: Store, runner: Runner, report: Report = lambda step, msg: None,
+          only: tuple[str, ...] = ()) -> BuildOutcome:
     started = dt.datetime.now(dt.UTC)
-    plan = make_plan(recipe)
+    plan = make_plan(recipe, only=only)
     sde = recipe.source_date_epoch
     environments = []
     for toolchain in plan.toolchains:

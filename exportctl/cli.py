@@ -63,13 +63,18 @@ RECIPE = click.argument("recipe", type=click.Path(path_type=Path))
 
 @main.command()
 @RECIPE
-@click.option("--backend", type=click.Choice(["auto", "local"]), default="auto", show_default=True)
+@click.option("--backend", type=click.Choice(["auto", "local", "docker"]), default="auto", show_default=True,
+              help="Where cells run: docker when a daemon is reachable (auto), else the local sandbox.")
 @click.option("--sandbox", type=click.Choice(["auto", "bwrap", "unshare", "none"]), default="auto",
               show_default=True, help="Cell isolation for the local backend; 'none' is recorded in the bundle.")
+@click.option("--only", multiple=True, metavar="FORMAT[/PRECISION]", help="Build only these cells (repeatable).")
+@click.option("--sign-key", type=click.Path(path_type=Path), default=None, help="Sign the bundle with this key.")
+@click.option("--sigstore", is_flag=True, help="Sign keylessly with Sigstore (CI OIDC identity).")
 @JSON
 @click.pass_context
 @_handle_errors
-def build(ctx: click.Context, recipe: Path, backend: str, sandbox: str, as_json: bool) -> None:
+def build(ctx: click.Context, recipe: Path, backend: str, sandbox: str, only: tuple[str, ...],
+          sign_key: Path | None, sigstore: bool, as_json: bool) -> None:
     """Build every cell of RECIPE, validate it, and store the bundle."""
     from .build import build as run_build
     from .runners import get_runner
@@ -82,7 +87,11 @@ def build(ctx: click.Context, recipe: Path, backend: str, sandbox: str, as_json:
             status.update(f"{step}: {msg}")
             if not msg.endswith("running") and not msg.endswith("preparing"):
                 console.print(f"  [cyan]{step}[/] {msg}", highlight=False)
-        outcome = run_build(loaded, store, runner, report)
+        outcome = run_build(loaded, store, runner, report, only=only)
+    if sign_key is not None or sigstore:
+        from .signing import sign_bundle
+
+        sign_bundle(store, outcome.digest, key=sign_key, sigstore=sigstore)
     summary = views.build_summary(outcome)
     _emit(as_json, summary, lambda: views.render_build(out, summary))
     if outcome.exit_code == errors.VALIDATION_FAILED:
@@ -206,4 +215,8 @@ def recipe_schema() -> dict[str, Any]:
     return data
 
 
-from . import views  # noqa: E402  (rendering helpers; imported last to keep start-up light)
+from . import (  # noqa: E402,F401  (each registers its subcommands on `main`)
+    cli_audit,
+    cli_images,
+    views,  # noqa: E402  (rendering helpers)
+)

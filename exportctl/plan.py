@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import EXPORTER_VERSION, toolchains
+from . import EXPORTER_VERSION, errors, toolchains
 from .canonical import digest_file, digest_value
 from .locks import lock_digest
 from .recipe import Precision, Recipe
@@ -84,7 +84,8 @@ def validation_inputs(recipe: Recipe) -> list[Path]:
     return images
 
 
-def make_plan(recipe: Recipe) -> Plan:
+def make_plan(recipe: Recipe, only: tuple[str, ...] = ()) -> Plan:
+    """All cells of `recipe`, or those `only` names ("onnx" or "onnx/fp32"): refused ones raise here."""
     checkpoint_id = checkpoint_identity(recipe)
     images = validation_inputs(recipe)
     reference_key = digest_value({
@@ -110,6 +111,8 @@ def make_plan(recipe: Recipe) -> Plan:
                 raise recipe.error("formats", fmt, "precisions", problem=f"{fmt}: {reason}",
                                    hint="remove it from the recipe")
             cells.append(_cell(recipe, toolchain, precision, options, checkpoint_id, reference_key))
+    if only:
+        cells = _select(cells, only)
     needed = sorted({c.toolchain.name for c in cells} | {REFERENCE_TOOLCHAIN})
     return Plan(recipe, checkpoint_id, reference_key, tuple(cells), tuple(needed))
 
@@ -136,3 +139,14 @@ def _cell(recipe: Recipe, toolchain: Toolchain, precision: Precision, options: O
     })
     return Cell(toolchain, precision, options, key, export_config)
 
+
+
+def _select(cells: list[Cell], only: tuple[str, ...]) -> list[Cell]:
+    chosen = []
+    for wanted in only:
+        matches = [c for c in cells if wanted in (c.name, c.toolchain.name)]
+        if not matches:
+            names = ", ".join(c.name for c in cells)
+            raise errors.ConfigError(f"--only {wanted}: the recipe has no such cell", hint=f"its cells: {names}")
+        chosen += [c for c in matches if c not in chosen]
+    return [c for c in cells if c in chosen]  # keep the recipe's order: bundles must not depend on flags order

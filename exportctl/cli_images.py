@@ -1,0 +1,1 @@
+"""Subcommands added by a later issue; registered on `exportctl.cli.main` when imported."""
