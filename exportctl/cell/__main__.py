@@ -15,12 +15,15 @@ from exportctl.errors import OK, VALIDATION_FAILED
 from .contract import CellConfigError, Request, main
 from .hermetic import seal
 
+CONTROL_KEYS = {"format", "precision", "imgsz", "batch", "source_date_epoch", "validation", "include_validation"}
+
 
 def run(request: Request) -> int:
     cfg = request.config
     fmt, precision = request.export_format, cfg.get("precision", "fp32")
     imgsz, batch = int(cfg.get("imgsz", 640)), int(cfg.get("batch", 1))
-    options = cfg.get("options", {k: v for k, v in cfg.items() if k not in {"precision", "imgsz", "batch"}})
+    # exportctl sends {"options": {...}}; users following the export guide put options at the top level.
+    options = cfg.get("options", {k: v for k, v in cfg.items() if k not in CONTROL_KEYS})
     seal()
     from .exporters import export
     from .metadata import detection_metadata
