@@ -92,10 +92,11 @@ class Tolerance(Strict):
 
 # Export guide defaults (box IoU > 0.95, score delta < 0.05, classes match) plus raw-tensor bounds.
 # max_abs is in output units: box coordinates are input pixels. fp32 exports differ from the unfused PyTorch
-# model by ~0.02 px (Conv+BN fusion reorders float math), so 0.1 px leaves headroom and is still invisible.
+# model by 0.02-0.05 px on the demo checkpoint (Conv+BN fusion reorders float math); 0.25 px leaves 5x headroom
+# and is still far below anything visible.
 DEFAULT_TOLERANCES: dict[Precision, Tolerance] = {
     Precision.fp32: Tolerance(
-        max_abs=0.1, cosine_min=0.99999, box_iou_min=0.95, score_delta_max=0.05,
+        max_abs=0.25, cosine_min=0.99999, box_iou_min=0.95, score_delta_max=0.05,
         class_agreement_min=1.0, recall_min=0.95, precision_min=0.95,
     ),
     Precision.fp16: Tolerance(

@@ -44,7 +44,7 @@ def test_show_reports_validation_numbers(quickstart_builds):
     for cell in shown["cells"]:
         v = cell["validation"]
         assert v["status"] == "passed" and not v["violations"]
-        assert 0 <= v["tensor"]["output0"]["max_abs"] < 0.1
+        assert 0 <= v["tensor"]["output0"]["max_abs"] < 0.25
         assert v["tensor"]["output0"]["cosine"] > 0.99999
         assert v["detection"]["ref_boxes"] > 0, "the demo checkpoint must produce boxes to compare"
         assert v["detection"]["mean_iou"] > 0.95 and v["detection"]["class_agreement"] == 1.0
