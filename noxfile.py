@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -54,3 +55,43 @@ def lock(session: nox.Session) -> None:
             *sources, "-o", str(out.relative_to(ROOT)), external=True,
             env={k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_"))},
         )
+
+
+@nox.session(python=False)
+def update_pins(session: nox.Session) -> None:
+    """Re-resolve every base image's digest (images/base-images.toml) from its registry, where one is reachable."""
+    import hashlib
+    import shutil
+
+    from exportctl import proc
+    from exportctl.pins import PINS_FILE, load, with_digest
+
+    def resolve(ref: str) -> str | None:
+        if shutil.which("docker"):
+            done = proc.run(["docker", "buildx", "imagetools", "inspect", ref, "--format", "{{json .Manifest}}"],
+                            env=proc.clean_env(dict(os.environ)), timeout=120)
+            if done.returncode == 0:
+                return str(json.loads(done.output)["digest"])
+            session.log(f"{ref}: docker buildx imagetools: {done.tail(2)}")
+        if shutil.which("skopeo"):
+            done = proc.run(["skopeo", "inspect", "--raw", f"docker://{ref}"], env=proc.clean_env(dict(os.environ)),
+                            timeout=120)
+            if done.returncode == 0:  # the digest of the manifest (index) bytes exactly as the registry serves them
+                return "sha256:" + hashlib.sha256(done.output.encode()).hexdigest()
+            session.log(f"{ref}: skopeo: {done.tail(2)}")
+        return None
+
+    text = PINS_FILE.read_text()
+    unresolved = []
+    for pin in load().values():
+        digest = resolve(f"{pin.image}:{pin.tag}")
+        if digest is None:
+            unresolved.append(f"{pin.image}:{pin.tag}")
+            continue
+        if digest != pin.digest:
+            session.log(f"{pin.image}:{pin.tag}: {pin.digest} -> {digest}")
+        text = with_digest(text, pin.name, digest)
+    PINS_FILE.write_text(text)
+    if unresolved:
+        session.warn(f"no registry answered for {', '.join(unresolved)}: their digests are unchanged and stay "
+                     "unverified (run this session where the registries are reachable)")

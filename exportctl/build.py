@@ -21,6 +21,7 @@ from .plan import Cell, Plan, make_plan, validation_inputs
 from .recipe import Recipe
 from .runners import Job, Runner
 from .runners.base import CELL_IN, CELL_OUT
+from .store import index as store_index
 from .store.layout import Store
 from .toolchains import REFERENCE_TOOLCHAIN
 
@@ -52,6 +53,8 @@ def build(recipe: Recipe, store: Store, runner: Runner, report: Report = lambda 
           only: tuple[str, ...] = ()) -> BuildOutcome:
     started = dt.datetime.now(dt.UTC)
     plan = make_plan(recipe, only=only)
+    for warning in plan.warnings:
+        report("warning", warning)
     sde = recipe.source_date_epoch
     environments = []
     for toolchain in plan.toolchains:
@@ -76,7 +79,7 @@ def build(recipe: Recipe, store: Store, runner: Runner, report: Report = lambda 
     outcomes, failures = [], []
     for cell in plan.cells:
         report(cell.name, "running")
-        result = _run_cell(cell, store, runner, checkpoint_path, reference, sde)
+        result = _run_cell(cell, plan, store, runner, checkpoint_path, reference, sde)
         if result.returncode not in CACHEABLE:
             failures.append((cell, result))
             report(cell.name, f"export failed (exit {result.returncode})")
@@ -101,7 +104,10 @@ def build(recipe: Recipe, store: Store, runner: Runner, report: Report = lambda 
         "cells": [{"cell": o.cell.name, "cached": o.result.cached, "seconds": o.result.seconds,
                    "log": o.result.log, "status": o.status} for o in outcomes],
     })
-    failed = [o for o in outcomes if o.status != "passed"]
+    store_index.record(store, desc.digest)  # after the run record: the index takes the build time from it
+    # "not-validated" (a runtime this platform lacks, e.g. CoreML off macOS) is reported plainly, never as passed,
+    # and does not fail the build: only a cell measured outside its tolerances does.
+    failed = [o for o in outcomes if o.status == "failed"]
     return BuildOutcome(desc.digest, plan, outcomes, errors.VALIDATION_FAILED if failed else errors.OK)
 
 
@@ -123,11 +129,14 @@ def _checkpoint(recipe: Recipe, plan: Plan, store: Store, runner: Runner,
     return store.blob_path(model.digest), model.digest, {"cached": result.cached, "seconds": result.seconds}
 
 
-def _run_cell(cell: Cell, store: Store, runner: Runner, checkpoint: Path, reference: ActionResult,
+def _run_cell(cell: Cell, plan: Plan, store: Store, runner: Runner, checkpoint: Path, reference: ActionResult,
               sde: int) -> ActionResult:
     config = {**cell.export_config,
               "validation": {**cell.export_config["validation"], "reference": f"{CELL_IN}/reference"}}
+    inputs = {"checkpoint.pt": checkpoint, **reference.mounts("reference", store)}
+    if "calibration" in config and plan.calibration is not None:  # only calibrating cells see the images
+        config["calibration"] = {**config["calibration"], "dir": f"{CELL_IN}/calibration"}
+        inputs.update(plan.calibration.mounts("calibration"))
     return run_action(store, runner, cell.key, lambda out: Job(
         toolchain=cell.toolchain.name, module="exportctl.cell", args=_contract_args(cell.toolchain.name, config),
-        inputs={"checkpoint.pt": checkpoint, **reference.mounts("reference", store)}, output_dir=out,
-        source_date_epoch=sde, label=cell.name))
+        inputs=inputs, output_dir=out, source_date_epoch=sde, label=cell.name))

@@ -3,18 +3,20 @@
 The bundle digest is the manifest digest, so the manifest holds only what determines the artifacts and
 their validation: the canonical recipe, the lockfiles, the reference outputs, and per cell the artifact,
 its metadata.json and validation.json. Run facts (times, host, backend, cache hits) go in run records.
-Layer order is fixed (recipe, locks, reference, cells in plan order) so equal inputs give equal bytes.
+A bundle is a pure function of its `Parts`: layer order is fixed (recipe, lockfiles and references by title,
+cells by name), so equal inputs give equal bytes, and `exportctl merge` of partial builds (`--only`) made on one
+machine gives exactly the bundle one full build there gives.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import EXPORTER_VERSION
 from .actions import ActionResult
 from .canonical import canonical_json
-from .locks import lock_digest, lock_path
+from .locks import lock_digest, lock_path, platform_tag
 from .plan import Cell, Plan
 from .sources import cell_code_digest
 from .store import mediatypes as mt
@@ -43,41 +45,85 @@ def _layer(desc: Descriptor, media_type: str, title: str, role: str, cell: str |
     return Descriptor(media_type, desc.digest, desc.size, annotations).to_json()
 
 
+@dataclass(frozen=True)
+class CellPart:
+    entry: dict[str, Any]  # the cell's record in the config (cell, status, artifact, size, key, platform)
+    layers: tuple[dict[str, Any], ...]  # artifact, metadata.json, validation.json
+
+
+@dataclass
+class Parts:
+    """Everything a bundle is made of; `compose` turns it into the manifest."""
+
+    name: str
+    checkpoint: str
+    exporter_version: str
+    cell_code: str
+    platform: str  # where the build ran; cells record their own (a merge may bring others)
+    recipe: dict[str, Any]  # the recipe layer
+    locks: dict[str, dict[str, Any]] = field(default_factory=dict)  # title -> layer
+    references: dict[str, dict[str, Any]] = field(default_factory=dict)  # title -> layer
+    toolchains: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cells: dict[str, CellPart] = field(default_factory=dict)  # cell name -> part
+    calibration: dict[str, Any] | None = None
+    isolation_degraded: str | None = None
+
+
 def assemble(store: Store, plan: Plan, checkpoint: str, reference: ActionResult,
              outcomes: list[CellOutcome], isolation_degraded: str | None) -> dict[str, Any]:
     recipe = plan.recipe
     recipe_blob = store.put_bytes(canonical_json(recipe.canonical()), mt.RECIPE)
-    layers = [_layer(recipe_blob, mt.RECIPE, "recipe.json", "recipe")]
+    here = platform_tag()
+    parts = Parts(recipe.name, checkpoint, EXPORTER_VERSION, cell_code_digest(), here,
+                  _layer(recipe_blob, mt.RECIPE, "recipe.json", "recipe"), isolation_degraded=isolation_degraded)
     for toolchain in plan.toolchains:
         desc = store.put_file(lock_path(toolchain), mt.LOCKFILE)
-        layers.append(_layer(desc, mt.LOCKFILE, f"lockfiles/{lock_path(toolchain).name}", "lockfile"))
-    for name, desc in sorted(reference.outputs.items()):
-        layers.append(_layer(desc, mt.REFERENCE, f"reference/{name}", "reference"))
-    cells = []
+        title = f"lockfiles/{lock_path(toolchain).name}"
+        parts.locks[title] = _layer(desc, mt.LOCKFILE, title, "lockfile")
+        parts.toolchains[toolchain] = {"lock": lock_digest(toolchain), "platform": here}
+    for name, desc in reference.outputs.items():
+        parts.references[f"reference/{name}"] = _layer(desc, mt.REFERENCE, f"reference/{name}", "reference")
     for outcome in outcomes:
         cell = outcome.cell
         artifact = outcome.result.blob(cell.toolchain.artifact)
-        layers.append(_layer(artifact, mt.WEIGHT_RAW, f"{cell.slug}/{cell.toolchain.artifact}", "artifact", cell.name))
+        weight_type = mt.weight_media_type(artifact.mediaType == mt.WEIGHT_TAR)  # directories arrive tarred
+        layers = [_layer(artifact, weight_type, f"{cell.slug}/{cell.toolchain.artifact}", "artifact", cell.name)]
         for file, (media_type, role) in CELL_FILES.items():
             if file in outcome.result.outputs:
                 layers.append(_layer(outcome.result.outputs[file], media_type, f"{cell.slug}/{file}", role, cell.name))
-        cells.append({"cell": cell.name, "status": outcome.status, "artifact": artifact.digest,
-                      "size": artifact.size, "key": cell.key})
+        entry = {"cell": cell.name, "status": outcome.status, "artifact": artifact.digest, "size": artifact.size,
+                 "key": cell.key, "platform": here}
+        parts.cells[cell.name] = CellPart(entry, tuple(layers))
+    if plan.calibration is not None and any("calibration" in o.cell.export_config for o in outcomes):
+        parts.calibration = plan.calibration.record()
+    return compose(store, parts)
+
+
+def compose(store: Store, parts: Parts) -> dict[str, Any]:
+    """The manifest of `parts` (its config blob is stored; the caller stores the manifest)."""
+    layers = [parts.recipe, *(parts.locks[t] for t in sorted(parts.locks)),
+              *(parts.references[t] for t in sorted(parts.references))]
+    names = sorted(parts.cells)
+    for name in names:
+        layers += parts.cells[name].layers
     exportctl: dict[str, Any] = {
-        "exporter_version": EXPORTER_VERSION,
-        "cell_code": cell_code_digest(),
-        "checkpoint": checkpoint,
-        "toolchains": {t: {"lock": lock_digest(t)} for t in plan.toolchains},
-        "cells": cells,
+        "exporter_version": parts.exporter_version,
+        "cell_code": parts.cell_code,
+        "checkpoint": parts.checkpoint,
+        "platform": parts.platform,
+        "toolchains": dict(sorted(parts.toolchains.items())),
+        "cells": [parts.cells[name].entry for name in names],
     }
-    if isolation_degraded:
-        exportctl["isolation_degraded"] = isolation_degraded
+    if parts.calibration is not None:
+        exportctl["calibration"] = parts.calibration
+    if parts.isolation_degraded:
+        exportctl["isolation_degraded"] = parts.isolation_degraded
     config = {
-        "descriptor": {"name": recipe.name, "family": "yolo"},
-        "config": {"format": sorted({c.toolchain.name for c in plan.cells}),
-                   "precision": sorted({c.precision.value for c in plan.cells})},
+        "descriptor": {"name": parts.name, "family": "yolo"},
+        "config": {"format": sorted({n.split("/")[0] for n in names}),
+                   "precision": sorted({n.split("/")[1] for n in names})},
         "modelfs": {"type": "layers", "diffIds": [layer["digest"] for layer in layers
-                                                  if layer["mediaType"] == mt.WEIGHT_RAW]},
+                                                  if layer["mediaType"] in (mt.WEIGHT_RAW, mt.WEIGHT_TAR)]},
         "exportctl": exportctl,
     }
     config_desc = store.put_bytes(canonical_json(config), mt.MODEL_CONFIG)
@@ -87,5 +133,5 @@ def assemble(store: Store, plan: Plan, checkpoint: str, reference: ActionResult,
         "artifactType": mt.MODEL_ARTIFACT_TYPE,
         "config": config_desc.to_json(),
         "layers": layers,
-        "annotations": {mt.ANNOTATION_TITLE: recipe.name, "dev.exportctl.checkpoint": checkpoint},
+        "annotations": {mt.ANNOTATION_TITLE: parts.name, "dev.exportctl.checkpoint": parts.checkpoint},
     }

@@ -95,7 +95,7 @@ def build(ctx: click.Context, recipe: Path, backend: str, sandbox: str, only: tu
     summary = views.build_summary(outcome)
     _emit(as_json, summary, lambda: views.render_build(out, summary))
     if outcome.exit_code == errors.VALIDATION_FAILED:
-        failed = [c for c in summary["cells"] if c["status"] != "passed"]
+        failed = [c for c in summary["cells"] if c["status"] == "failed"]
         details = "; ".join(f"{c['cell']}: {', '.join(c['violations'])}" for c in failed)
         console.print(f"[bold red]error:[/] validation failed for {details}", highlight=False)
         console.print(f"  results are stored in {outcome.digest}; loosen validation.tolerances only if intended")
@@ -116,19 +116,10 @@ def plan(ctx: click.Context, recipe: Path, as_json: bool) -> None:
     cells = [{"cell": c.name, "key": c.key, "runtime": c.toolchain.runtime,
               "cached": store.cache_get(c.key) is not None} for c in made.cells]
     data = {"recipe": made.recipe.name, "checkpoint": made.checkpoint_id, "toolchains": list(made.toolchains),
-            "cells": cells}
+            "cells": cells, "warnings": list(made.warnings)}
     _emit(as_json, data, lambda: views.render_plan(out, data))
-
-
-@main.command(name="ls")
-@JSON
-@click.pass_context
-@_handle_errors
-def list_bundles(ctx: click.Context, as_json: bool) -> None:
-    """List the bundles in the store."""
-    store = _store(ctx)
-    rows = [views.bundle_row(store, m.digest) for m in store.manifests()]
-    _emit(as_json, rows, lambda: views.render_list(out, rows))
+    for warning in made.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
 
 
 @main.command()
@@ -144,17 +135,19 @@ def show(ctx: click.Context, digest: str, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("digest")
+@click.argument("target", metavar="DIGEST|DIR")
+@click.option("--key", type=click.Path(path_type=Path), default=None, help="Require a valid signature by this "
+              "public key (PEM).")
 @JSON
 @click.pass_context
 @_handle_errors
-def verify(ctx: click.Context, digest: str, as_json: bool) -> None:
-    """Re-hash every blob of a bundle; exit 7 naming the first that does not match."""
-    store = _store(ctx, create=False)
-    full = store.resolve(digest).digest
-    checked = store.verify(full)
-    _emit(as_json, {"bundle": full, "blobs_checked": len(checked), "ok": True},
-          lambda: out.print(f"[green]ok[/] {full}: {len(checked)} blobs match their digests"))
+def verify(ctx: click.Context, target: str, key: Path | None, as_json: bool) -> None:
+    """Re-hash a bundle (stored, or exported to DIR) and check its provenance and signatures (see exit codes)."""
+    from .verify import render, verify_layout, verify_stored
+
+    report = (verify_layout(Path(target), key) if Path(target).is_dir()
+              else verify_stored(_store(ctx, create=False), target, key))
+    _emit(as_json, report, lambda: render(out, report))
 
 
 @main.command(name="export")
@@ -165,10 +158,14 @@ def verify(ctx: click.Context, digest: str, as_json: bool) -> None:
 @_handle_errors
 def export_bundle(ctx: click.Context, digest: str, dest: Path, as_json: bool) -> None:
     """Write a bundle as a standalone OCI layout in DEST (readable by skopeo, oras, registries)."""
+    from .store.referrers import export
+
     store = _store(ctx, create=False)
     full = store.resolve(digest).digest
-    store.export(full, dest)
-    _emit(as_json, {"bundle": full, "layout": str(dest)}, lambda: out.print(f"exported {full} to {dest}"))
+    provenance, signatures = export(store, full, dest)  # with its provenance and signatures, when it has them
+    _emit(as_json, {"bundle": full, "layout": str(dest), "provenance": provenance.digest if provenance else None,
+                    "signatures": [s.keyid[:16] for s in signatures]},
+          lambda: out.print(f"exported {full} to {dest} ({len(signatures)} signature(s))"))
 
 
 @main.command(name="cat")
@@ -217,6 +214,7 @@ def recipe_schema() -> dict[str, Any]:
 
 from . import (  # noqa: E402,F401  (each registers its subcommands on `main`)
     cli_audit,
+    cli_formats,
     cli_images,
     views,  # noqa: E402  (rendering helpers)
 )

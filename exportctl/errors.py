@@ -16,6 +16,10 @@ STORE_ERROR = 6
 VERIFY_FAILED = 7
 NOT_FOUND = 8
 BACKEND_UNAVAILABLE = 9
+SIGNATURE_INVALID = 10
+PROVENANCE_INVALID = 11
+SIGNING_FAILED = 12
+NOT_REPRODUCIBLE = 13
 INTERRUPTED = 130
 
 EXIT_CODES: dict[int, str] = {
@@ -29,6 +33,10 @@ EXIT_CODES: dict[int, str] = {
     VERIFY_FAILED: "a bundle failed verification: a blob does not match its digest or is missing",
     NOT_FOUND: "no bundle or blob with that digest is in the store",
     BACKEND_UNAVAILABLE: "the requested runner backend cannot be used here",
+    SIGNATURE_INVALID: "a signature check failed: no signature by the given key, or it does not match the bundle",
+    PROVENANCE_INVALID: "the provenance attestation is unsigned, badly signed, or does not name the bundle",
+    SIGNING_FAILED: "the bundle could not be signed (unusable key, or Sigstore unreachable) and stays unsigned",
+    NOT_REPRODUCIBLE: "`rebuild --check`: at least one cell's bytes differ from the bundle's",
     INTERRUPTED: "interrupted (Ctrl-C); the store is left as it was before the interrupted write",
 }
 
@@ -91,3 +99,19 @@ class NotFound(ExportctlError):
 
 class BackendUnavailable(ExportctlError):
     exit_code = BACKEND_UNAVAILABLE
+
+
+class SignatureInvalid(ExportctlError):
+    exit_code = SIGNATURE_INVALID
+
+
+class ProvenanceInvalid(ExportctlError):
+    exit_code = PROVENANCE_INVALID
+
+
+class SigningFailed(ExportctlError):
+    exit_code = SIGNING_FAILED
+
+
+class NotReproducible(ExportctlError):
+    exit_code = NOT_REPRODUCIBLE

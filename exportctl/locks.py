@@ -26,7 +26,9 @@ def platform_tag() -> str:
 
 
 def lock_path(toolchain: str, tag: str | None = None) -> Path:
-    return LOCKFILES_DIR / f"{toolchain}-{tag or platform_tag()}.txt"
+    # EXPORTCTL_LOCKFILES_DIR: a patched copy of lockfiles/ (trying a pin, rebuilding an old bundle's locks).
+    base = Path(os.environ.get("EXPORTCTL_LOCKFILES_DIR") or LOCKFILES_DIR)
+    return base / f"{toolchain}-{tag or platform_tag()}.txt"
 
 
 @functools.cache

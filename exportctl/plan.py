@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from . import EXPORTER_VERSION, errors, toolchains
+from .calibration import CalibrationSet, select
 from .canonical import digest_file, digest_value
 from .locks import lock_digest
 from .recipe import Precision, Recipe
@@ -44,6 +45,8 @@ class Plan:
     reference_key: str
     cells: tuple[Cell, ...]
     toolchains: tuple[str, ...]  # every toolchain whose environment the build needs, sorted
+    calibration: CalibrationSet | None = None  # set when a cell of the recipe calibrates (int8, w8a16)
+    warnings: tuple[str, ...] = ()
 
     def cell(self, name: str) -> Cell:
         return next(c for c in self.cells if c.name == name)
@@ -94,6 +97,7 @@ def make_plan(recipe: Recipe, only: tuple[str, ...] = ()) -> Plan:
         "code": cell_code_digest(),
     })
     cells = []
+    calibration: CalibrationSet | None = None
     for fmt, spec in recipe.formats.items():
         if fmt not in toolchains.REGISTRY:
             raise recipe.error("formats", fmt, problem="unknown format", hint=toolchains.suggest(fmt))
@@ -110,15 +114,25 @@ def make_plan(recipe: Recipe, only: tuple[str, ...] = ()) -> Plan:
             if reason is not None:
                 raise recipe.error("formats", fmt, "precisions", problem=f"{fmt}: {reason}",
                                    hint="remove it from the recipe")
-            cells.append(_cell(recipe, toolchain, precision, options, checkpoint_id, reference_key))
+            if precision in toolchain.calibrated and calibration is None:
+                if recipe.calibration is None:
+                    raise recipe.error(
+                        "formats", fmt, "precisions",
+                        problem=f"{fmt}/{precision.value} is statically quantized and needs calibration images",
+                        hint="add `calibration: {images: DIR or data.yaml, count: N}` to the recipe "
+                             "(exportctl never downloads a default dataset)")
+                calibration = select(recipe)
+            calibrate = calibration if precision in toolchain.calibrated else None
+            cells.append(_cell(recipe, toolchain, precision, options, checkpoint_id, reference_key, calibrate))
     if only:
         cells = _select(cells, only)
     needed = sorted({c.toolchain.name for c in cells} | {REFERENCE_TOOLCHAIN})
-    return Plan(recipe, checkpoint_id, reference_key, tuple(cells), tuple(needed))
+    warnings = calibration.warnings if calibration and any("calibration" in c.export_config for c in cells) else ()
+    return Plan(recipe, checkpoint_id, reference_key, tuple(cells), tuple(needed), calibration, warnings)
 
 
 def _cell(recipe: Recipe, toolchain: Toolchain, precision: Precision, options: Options,
-          checkpoint_id: str, reference_key: str) -> Cell:
+          checkpoint_id: str, reference_key: str, calibration: CalibrationSet | None) -> Cell:
     v = recipe.validation
     export_config = {
         "format": toolchain.name,
@@ -132,6 +146,8 @@ def _cell(recipe: Recipe, toolchain: Toolchain, precision: Precision, options: O
             "tolerance": v.tolerance_for(precision).model_dump(mode="json"),
         },
     }
+    if calibration is not None:  # the images' digests: other images, other key
+        export_config["calibration"] = calibration.config()
     key = digest_value({
         "action": "cell", "exporter": EXPORTER_VERSION, "code": cell_code_digest(),
         "checkpoint": checkpoint_id, "reference": reference_key,

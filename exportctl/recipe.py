@@ -120,12 +120,20 @@ class Validation(Strict):
         return self.tolerances.get(precision, DEFAULT_TOLERANCES[precision])
 
 
+class Calibration(Strict):
+    """Images static quantization (int8, w8a16) calibrates on; never downloaded, always named here."""
+
+    images: Path  # a directory of images, or an Ultralytics data yaml (its 'val' split), relative to the recipe
+    count: int | None = Field(None, ge=1)  # the first `count` images in path order; default: all
+
+
 class Recipe(Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
     checkpoint: Checkpoint
     input: InputSpec = InputSpec()
     formats: dict[str, FormatSpec] = Field(min_length=1)
     validation: Validation = Validation()
+    calibration: Calibration | None = None
     source_date_epoch: int = Field(DEFAULT_SOURCE_DATE_EPOCH, ge=DEFAULT_SOURCE_DATE_EPOCH)
     # Where the recipe came from: not part of what it means, so excluded from dumps and digests.
     base_dir: SkipJsonSchema[Path] = Field(Path("."), exclude=True)
@@ -138,6 +146,8 @@ class Recipe(Strict):
         if self.checkpoint.path is not None:
             data["checkpoint"]["path"] = self.checkpoint.path.name
         data["validation"]["images"] = [p.name for p in self.validation.images]
+        if self.calibration is not None:
+            data["calibration"]["images"] = self.calibration.images.name
         return data
 
     def where(self, *path: str) -> str:

@@ -16,6 +16,9 @@ from .store.layout import Store
 def _metrics_line(validation: dict[str, Any] | None) -> str:
     if not validation:
         return "-"
+    if validation.get("reason"):  # not validated numerically: say why, and what was checked instead
+        checks = validation.get("structure", [])
+        return f"{validation['reason']}; structure {sum(c['ok'] for c in checks)}/{len(checks)} checks ok"
     parts = []
     for name, t in sorted(validation.get("tensor", {}).items()):
         if t.get("max_abs") is not None:
@@ -45,7 +48,7 @@ def render_build(console: Console, summary: dict[str, Any]) -> None:
     for col in ("cell", "status", "size", "cached", "validation"):
         table.add_column(col)
     for c in summary["cells"]:
-        color = "green" if c["status"] == "passed" else "red"
+        color = {"passed": "green", "not-validated": "yellow"}.get(c["status"], "red")
         table.add_row(c["cell"], f"[{color}]{c['status']}[/]", f"{c['size'] / 1e6:.1f} MB",
                       "yes" if c["cached"] else "no", _metrics_line(c["validation"]))
     console.print(table)
@@ -64,22 +67,6 @@ def render_plan(console: Console, data: dict[str, Any]) -> None:
 def _manifest(store: Store, digest: str) -> tuple[dict[str, Any], dict[str, Any]]:
     manifest = json.loads(store.read_blob(digest))
     return manifest, json.loads(store.read_blob(manifest["config"]["digest"]))
-
-
-def bundle_row(store: Store, digest: str) -> dict[str, Any]:
-    manifest, config = _manifest(store, digest)
-    cells = config.get("exportctl", {}).get("cells", [])
-    return {"bundle": digest, "name": config.get("descriptor", {}).get("name"),
-            "cells": [c["cell"] for c in cells], "status": sorted({c["status"] for c in cells})}
-
-
-def render_list(console: Console, rows: list[dict[str, Any]]) -> None:
-    table = Table(title="bundles")
-    for col in ("bundle", "recipe", "cells", "status"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(r["bundle"], r["name"] or "?", ", ".join(r["cells"]), ", ".join(r["status"]))
-    console.print(table)
 
 
 def bundle_detail(store: Store, digest: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ reference: exit 2 when it is outside its tolerances, with validation.json writte
 from __future__ import annotations
 
 import json
+import resource
 from pathlib import Path
 
 from exportctl.errors import OK, VALIDATION_FAILED
@@ -15,7 +16,8 @@ from exportctl.errors import OK, VALIDATION_FAILED
 from .contract import CellConfigError, Request, main
 from .hermetic import seal
 
-CONTROL_KEYS = {"format", "precision", "imgsz", "batch", "source_date_epoch", "validation", "include_validation"}
+CONTROL_KEYS = {"format", "precision", "imgsz", "batch", "source_date_epoch", "validation", "include_validation",
+                "calibration"}
 
 
 def run(request: Request) -> int:
@@ -29,9 +31,11 @@ def run(request: Request) -> int:
     from .metadata import detection_metadata
 
     assert request.checkpoint is not None
-    artifact = export(request.checkpoint, fmt, precision, options, imgsz, batch,
-                      workdir=Path("/tmp/exportctl-work"), output_dir=request.output_dir)
     validation = cfg.get("validation") or {}
+    artifact = export(request.checkpoint, fmt, precision, options, imgsz, batch,
+                      workdir=Path("/tmp/exportctl-work"), output_dir=request.output_dir,
+                      calibration=cfg.get("calibration"), conf=validation.get("conf", 0.25),
+                      iou=validation.get("iou", 0.45))
     ref_dir = Path(validation["reference"]) if validation.get("reference") else None
     if cfg.get("include_validation") and ref_dir is None:
         raise CellConfigError("include_validation needs validation.reference (a reference outputs directory)")
@@ -39,7 +43,7 @@ def run(request: Request) -> int:
     if ref_dir is not None:
         from .validate import validate
 
-        report = validate(artifact, ref_dir, validation)
+        report = validate(artifact, ref_dir, validation, precision=precision)
         (request.output_dir / "validation.json").write_text(json.dumps(report, sort_keys=True, indent=2) + "\n")
     info = json.loads((ref_dir / "reference.json").read_text()) if ref_dir else {}
     names = {int(k): v for k, v in info.get("names", {}).items()} or _names(request.checkpoint)
@@ -50,7 +54,11 @@ def run(request: Request) -> int:
         conf=validation.get("conf", 0.25), iou=validation.get("iou", 0.45),
     )
     (request.output_dir / "metadata.json").write_text(json.dumps(meta, sort_keys=True, indent=2) + "\n")
-    if report is not None and report["status"] != "passed":
+    # Into the log only (run facts, not artifacts): what the cell needed, for sizing machines and CI.
+    print(f"[exportctl cell] peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    if report is not None and report["status"] == "not-validated":
+        print(f"[exportctl cell] not validated: {report['reason']} (structural checks passed)")
+    elif report is not None and report["status"] != "passed":
         print("[exportctl cell] validation failed: " + "; ".join(report["violations"]))
         return VALIDATION_FAILED
     return OK

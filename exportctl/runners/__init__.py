@@ -5,10 +5,16 @@ from __future__ import annotations
 from .. import errors
 from .base import Job, JobResult, Runner
 
-BACKENDS = ("local",)
+BACKENDS = ("local", "docker")
 
 
 def get_runner(backend: str = "auto", *, sandbox: str = "auto") -> Runner:
+    """`auto` prefers Docker when a daemon answers a ping, else the local sandbox."""
+    if backend == "docker" or backend == "auto":
+        from .docker import DockerRunner, daemon_reachable
+
+        if backend == "docker" or daemon_reachable():
+            return DockerRunner()
     if backend in ("auto", "local"):
         from .local import LocalRunner
 

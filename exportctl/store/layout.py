@@ -25,7 +25,7 @@ from typing import Any
 from exportctl.canonical import DIGEST_ALGORITHM, canonical_json, digest_file, is_digest, pretty_json, short
 from exportctl.errors import ConfigError, NotFound, StoreError, VerifyFailed
 from exportctl.store.atomic import TEMP_PREFIX, atomic_write, commit, link_or_copy, temp_sibling, write_temp
-from exportctl.store.mediatypes import ANNOTATION_TITLE, OCI_INDEX, OCI_MANIFEST
+from exportctl.store.mediatypes import ANNOTATION_SUBJECT, ANNOTATION_TITLE, OCI_INDEX, OCI_MANIFEST
 
 _LAYOUT = {"imageLayoutVersion": "1.0.0"}
 _EMPTY_INDEX: dict[str, Any] = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
@@ -168,8 +168,10 @@ class Store:
         except (OSError, ValueError) as e:
             raise StoreError(f"cannot read {self._index}: {e}") from e
 
-    def manifests(self) -> list[Descriptor]:
-        return [Descriptor.from_json(m) for m in self._read_index().get("manifests", [])]
+    def manifests(self, referrers: bool = False) -> list[Descriptor]:
+        """Bundles; with `referrers`, the signatures and attestations listed beside them (store/referrers.py)."""
+        entries = [Descriptor.from_json(m) for m in self._read_index().get("manifests", [])]
+        return [m for m in entries if (ANNOTATION_SUBJECT in (m.annotations or {})) == referrers]
 
     def _entry(self, digest: str) -> Descriptor:
         """The index entry for a full digest (callers resolve short refs first with `resolve`)."""

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import difflib
 
-from . import onnx, torchscript
+from . import coreml, litert, onnx, openvino, tensorrt, torchscript
 from .base import Options, Toolchain
 
-REGISTRY: dict[str, Toolchain] = {t.name: t for t in (onnx.TOOLCHAIN, torchscript.TOOLCHAIN)}
+REGISTRY: dict[str, Toolchain] = {
+    t.name: t for t in (onnx.TOOLCHAIN, torchscript.TOOLCHAIN, openvino.TOOLCHAIN, litert.TOOLCHAIN, coreml.TOOLCHAIN,
+                        tensorrt.TOOLCHAIN)
+}
 
 # The PyTorch reference and demo checkpoints run in the plain PyTorch + Ultralytics environment.
 REFERENCE_TOOLCHAIN = "torchscript"

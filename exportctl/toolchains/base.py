@@ -31,6 +31,8 @@ class Toolchain(Protocol):
     def requires_gpu(self) -> bool: ...
     @property
     def options_model(self) -> type[Options]: ...
+    @property
+    def calibrated(self) -> tuple[Precision, ...]: ...  # precisions that need the recipe's calibration images
 
     def refuse(self, precision: Precision, options: Options) -> str | None:
         """Why this precision cannot be built with these options, or None when it can."""

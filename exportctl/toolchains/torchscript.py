@@ -22,6 +22,7 @@ class TorchScriptToolchain:
     runtime = "torch.jit (CPU)"
     requires_gpu = False
     options_model = TorchScriptOptions
+    calibrated: tuple[Precision, ...] = ()
 
     def refuse(self, precision: Precision, options: Options) -> str | None:
         return unsupported(precision, (Precision.fp32,), "Ultralytics exports TorchScript half only on CUDA")

@@ -245,8 +245,8 @@ def test_detection_gates_with_empty_sides():
 
 
 def test_open_backend_unknown_suffix_lists_supported(tmp_path):
-    with pytest.raises(ValueError, match=r"supported suffixes: \.onnx, \.torchscript"):
-        open_backend(tmp_path / "model.tflite")
+    with pytest.raises(ValueError, match=r"supported suffixes: \.onnx, \.tflite, \.torchscript, \.xml"):
+        open_backend(tmp_path / "model.pdmodel")
     with pytest.raises(FileNotFoundError, match="missing.onnx"):
         open_backend(tmp_path / "missing.onnx")
 

@@ -4,7 +4,7 @@ Deliberately independent of exportctl and Ultralytics, so it runs in any toolcha
 shipped to users alongside the exported model.
 """
 
-from .backends import Backend, open_backend
+from .backends import Backend, RuntimeUnavailable, open_backend
 from .inference import YOLOInference
 from .postprocess import Detections, decode_detections, nms
 from .preprocess import letterbox, load_image
@@ -12,6 +12,7 @@ from .preprocess import letterbox, load_image
 __all__ = [
     "Backend",
     "Detections",
+    "RuntimeUnavailable",
     "YOLOInference",
     "decode_detections",
     "letterbox",

@@ -80,16 +80,141 @@ def _flatten(value: Any) -> list[Any]:
     return [value]
 
 
+class RuntimeUnavailable(RuntimeError):
+    """The format's runtime cannot run on this platform (CoreML predicts only on macOS)."""
+
+
+class OpenVINOBackend:
+    """OpenVINO runtime, CPU plugin, one stream and one thread, f32 inference precision.
+
+    The CPU plugin would otherwise run fp32 models in bf16 on CPUs that have it (AMX, AVX512-BF16), so results
+    would depend on the machine. `path` is the IR's `.xml` or the export directory holding it.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        import openvino as ov
+
+        path = Path(path)
+        xml = path if path.suffix == ".xml" else _single(path, "*.xml")
+        core = ov.Core()
+        config = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": 1, "NUM_STREAMS": 1,
+                  "PERFORMANCE_HINT": "LATENCY"}
+        self._compiled = core.compile_model(core.read_model(xml), "CPU", config)
+        # Traced TorchScript graphs leave output tensors unnamed: name them like the ONNX export does.
+        self._outputs = [min(o.get_names(), default=f"output{i}") for i, o in enumerate(self._compiled.outputs)]
+
+    @property
+    def outputs(self) -> list[str]:
+        return self._outputs
+
+    def run(self, x: np.ndarray) -> list[np.ndarray]:
+        result = self._compiled(np.ascontiguousarray(x, dtype=np.float32))
+        return [np.asarray(result[o]) for o in self._compiled.outputs]
+
+
+class LiteRTBackend:
+    """ai-edge-litert's Interpreter on CPU, one thread.
+
+    Ultralytics' LiteRT detect exports emit box coordinates divided by the input width/height (so one int8
+    scale fits boxes and scores); `run` multiplies them back, so outputs are in input pixels like every other
+    backend's. The embedded metadata (a zip appended to the flatbuffer) says whether that applies.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        self._interpreter = Interpreter(model_path=str(path), num_threads=1)
+        self._interpreter.allocate_tensors()
+        self._input = self._interpreter.get_input_details()[0]
+        self._output_details = self._interpreter.get_output_details()
+        meta = _appended_metadata(Path(path))
+        self.normalized = meta.get("task") in {"detect", "segment", "pose", "obb"} and not meta.get("end2end")
+
+    @property
+    def outputs(self) -> list[str]:
+        return [f"output{i}" for i in range(len(self._output_details))]
+
+    def run(self, x: np.ndarray) -> list[np.ndarray]:
+        self._interpreter.set_tensor(self._input["index"], np.ascontiguousarray(x, dtype=self._input["dtype"]))
+        self._interpreter.invoke()
+        arrays = [np.array(self._interpreter.get_tensor(d["index"])) for d in self._output_details]
+        if self.normalized:
+            h, w = x.shape[2:4]
+            det = arrays[0].astype(np.float32)
+            det[:, 0:4:2] *= w  # x, w
+            det[:, 1:4:2] *= h  # y, h
+            arrays[0] = det
+        return arrays
+
+
+def _appended_metadata(path: Path) -> dict[str, Any]:
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return dict(json.loads(z.read("metadata.json")))
+    except (zipfile.BadZipFile, KeyError):
+        return {}
+
+
+class CoreMLBackend:
+    """coremltools' `MLModel.predict` on CPU: macOS only (coremltools converts everywhere, predicts on macOS)."""
+
+    def __init__(self, path: str | Path) -> None:
+        import sys
+
+        if sys.platform != "darwin":
+            raise RuntimeUnavailable("numeric validation requires macOS: coremltools predicts only there")
+        import coremltools as ct
+
+        self._model = ct.models.MLModel(str(path), compute_units=ct.ComputeUnit.CPU_ONLY)
+        spec = self._model.get_spec()
+        self._input = spec.description.input[0].name
+        self._outputs = [o.name for o in spec.description.output]
+
+    @property
+    def outputs(self) -> list[str]:
+        return self._outputs
+
+    def run(self, x: np.ndarray) -> list[np.ndarray]:
+        from PIL import Image
+
+        # The model's input is an image (scale 1/255): hand back the uint8 pixels the letterboxed floats came from.
+        pixels = np.rint(x[0].transpose(1, 2, 0) * 255).astype(np.uint8)
+        result = self._model.predict({self._input: Image.fromarray(pixels)})
+        return [np.asarray(result[name], dtype=np.float32) for name in self._outputs]
+
+
+def _single(directory: Path, pattern: str) -> Path:
+    found = sorted(directory.glob(pattern))
+    if len(found) != 1:
+        raise FileNotFoundError(f"expected one {pattern} in {directory}, found {len(found)}")
+    return found[0]
+
+
 # Suffix -> backend class; a new format plugs in by adding its entry here.
 BACKENDS: dict[str, Callable[[Path], Backend]] = {
     ".onnx": OnnxBackend,
     ".torchscript": TorchScriptBackend,
+    ".xml": OpenVINOBackend,
+    ".tflite": LiteRTBackend,
+}
+# Formats whose export is a directory, by the end of the directory's name.
+DIRECTORY_BACKENDS: dict[str, Callable[[Path], Backend]] = {
+    "_openvino_model": OpenVINOBackend,
+    ".mlpackage": CoreMLBackend,
 }
 
 
 def open_backend(path: str | Path) -> Backend:
-    """Open an exported model with the backend its file suffix names."""
+    """Open an exported model with the backend its file suffix (or export directory's name) names."""
     path = Path(path)
+    if path.is_dir():
+        for ending, backend in DIRECTORY_BACKENDS.items():
+            if path.name.endswith(ending):
+                return backend(path)
+        raise ValueError(f"no backend for directory {path.name!r}; supported: {', '.join(DIRECTORY_BACKENDS)}")
     cls = BACKENDS.get(path.suffix.lower())
     if cls is None:
         raise ValueError(f"no backend for {path.name!r}; supported suffixes: {', '.join(sorted(BACKENDS))}")

@@ -1,0 +1,151 @@
+"""`exportctl audit DIGEST`: what a bundle is, how it was made, who signed it, on one page.
+
+Everything shown is read from the store (bundle, run records, referrers) and checked on the way: the
+integrity line is `exportctl verify`'s verdict, so a page never vouches for a damaged or forged bundle.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from . import errors
+from .bundle_info import read_bundle, read_json_layer, recipe_of
+from .canonical import short
+from .provenance import envelope_of, open_envelope
+from .store import mediatypes as mt
+from .store import referrers as ref
+from .store.layout import Store
+from .verify import verify_stored
+
+
+def _metrics(validation: dict[str, Any] | None) -> dict[str, Any]:
+    if not validation:
+        return {}
+    out: dict[str, Any] = {"status": validation.get("status"), "violations": validation.get("violations", [])}
+    for name, t in sorted((validation.get("tensor") or {}).items()):
+        out[f"{name}.max_abs"], out[f"{name}.cosine"] = t.get("max_abs"), t.get("cosine")
+    for key in ("matched", "ref_boxes", "mean_iou", "min_iou", "max_score_delta", "class_agreement", "recall",
+                "precision"):
+        if key in (validation.get("detection") or {}):
+            out[f"detection.{key}"] = validation["detection"][key]
+    return out
+
+
+def _checkpoint(recipe: dict[str, Any], digest: str) -> dict[str, Any]:
+    ck = recipe.get("checkpoint") or {}
+    if ck.get("demo"):
+        return {"digest": digest, "source": f"demo {ck['demo']['arch']} seed {ck['demo']['seed']}"}
+    return {"digest": digest, "source": f"file {ck.get('path')}" + (" (pinned in the recipe)" if ck.get("sha256")
+                                                                    else "")}
+
+
+def _provenance(referrer: ref.Referrer | None) -> dict[str, Any] | None:
+    if referrer is None:
+        return None
+    data: dict[str, Any] = {"referrer": referrer.digest, "created": referrer.annotations.get(ref.ANNOTATION_CREATED),
+                            "signer": referrer.annotations.get(ref.ANNOTATION_SIGNER)}
+    try:
+        stmt, _, signatures = open_envelope(envelope_of(referrer)[0])
+    except errors.ExportctlError as e:
+        return {**data, "error": e.message}
+    run = stmt["predicate"]["runDetails"]
+    deps = stmt["predicate"]["buildDefinition"]["resolvedDependencies"]
+    return {**data, "keyid": signatures[0]["keyid"][:ref.KEYID_CHARS], "builder": run["builder"],
+            "started": run.get("metadata", {}).get("startedOn"), "finished": run.get("metadata", {}).get("finishedOn"),
+            "subjects": [f"{s['name']} sha256:{s['digest']['sha256']}" for s in stmt["subject"]],
+            "dependencies": [f"{d['name']} sha256:{d['digest']['sha256']}" for d in deps]}
+
+
+def audit(store: Store, ref_text: str) -> dict[str, Any]:
+    digest = store.resolve(ref_text).digest
+    info = read_bundle(store, digest)
+    recipe = recipe_of(store, info)
+    toolchains = info.exportctl.get("toolchains", {})
+    runs = store.run_records(digest)
+    cells = []
+    for c in info.cells:
+        toolchain = c["cell"].split("/", 1)[0]
+        validation = read_json_layer(store, info.cell_layer(c["cell"], mt.Role.VALIDATION))
+        cells.append({"cell": c["cell"], "status": c.get("status"), "artifact": c.get("artifact"),
+                      "size": c.get("size"), "toolchain": {"name": toolchain, **toolchains.get(toolchain, {})},
+                      "images": [e for e in (runs[0].get("environments", []) if runs else [])
+                                 if e.get("toolchain") == toolchain and e.get("image")],
+                      "validation": _metrics(validation)})
+    referrers = ref.load(store, digest)
+    provenance, _ = ref.pick(referrers)
+    signatures = [{"keyid": r.annotations.get(ref.ANNOTATION_KEYID, "?")[:ref.KEYID_CHARS],
+                   "signer": r.annotations.get(ref.ANNOTATION_SIGNER), "identity": r.annotations.get(
+                       ref.ANNOTATION_IDENTITY), "signed": r.annotations.get(ref.ANNOTATION_CREATED),
+                   "referrer": r.digest} for r in referrers if r.artifact_type == ref.SIGNATURE_TYPE]
+    try:
+        checked = verify_stored(store, digest)
+        integrity: dict[str, Any] = {"ok": True, "blobs_checked": checked["blobs_checked"],
+                                     "provenance": (checked["provenance"] or {}).get("status"),
+                                     "signatures": {s["keyid"]: s["status"] for s in checked["signatures"]}}
+    except errors.ExportctlError as e:
+        integrity = {"ok": False, "exit_code": e.exit_code, "error": e.message}
+    for s in signatures:
+        s["status"] = integrity.get("signatures", {}).get(s["keyid"], "not in the exported layout")
+    return {"bundle": digest, "name": info.name, "recipe": recipe, "checkpoint": _checkpoint(recipe, info.checkpoint),
+            "exporter_version": info.exportctl.get("exporter_version"), "cell_code": info.exportctl.get("cell_code"),
+            "isolation_degraded": info.exportctl.get("isolation_degraded"),
+            "calibration": info.exportctl.get("calibration"), "cells": cells,
+            "runs": [{"started": r.get("started"), "finished": r.get("finished"), "backend": r.get("isolation", {})
+                      .get("backend"), "sandbox": r.get("isolation", {}).get("sandbox"),
+                      "host": r.get("host", {}).get("platform"), "cached": all(c.get("cached") for c in r.get(
+                          "cells", []))} for r in runs],
+            "signatures": signatures, "provenance": _provenance(provenance), "integrity": integrity}
+
+
+def render(console: Console, data: dict[str, Any]) -> None:
+    p = console.print
+    p(f"[bold]{data['name']}[/] {data['bundle']}", highlight=False)
+    integrity = data["integrity"]
+    p(f"integrity   [green]ok[/], {integrity['blobs_checked']} blobs re-hashed" if integrity["ok"] else
+      f"integrity   [bold red]FAILED[/] (exit {integrity['exit_code']}): {integrity['error']}", highlight=False)
+    ck = data["checkpoint"]
+    p(f"checkpoint  {ck['digest']} ({ck['source']})", highlight=False)
+    r = data["recipe"]
+    formats = ", ".join(f"{f}({'/'.join(s['precisions'])})" for f, s in r["formats"].items())
+    p(f"recipe      imgsz {r['input']['imgsz']}, batch {r['input']['batch']}, {formats}, "
+      f"source_date_epoch {r['source_date_epoch']}", highlight=False)
+    p(f"exporter    v{data['exporter_version']}, in-cell code {data['cell_code']}", highlight=False)
+    if data["isolation_degraded"]:
+        p(f"[yellow]isolation degraded:[/] {data['isolation_degraded']}", highlight=False)
+    table = Table(title="cells")
+    for col in ("cell", "status", "artifact", "toolchain lock", "validation"):
+        table.add_column(col)
+    for c in data["cells"]:
+        v = c["validation"]
+        numbers = " ".join(f"{k.split('.')[-1]}={val:.4g}" for k, val in v.items()
+                           if isinstance(val, float)) + ("; " + "; ".join(v["violations"]) if v.get("violations")
+                                                         else "")
+        lock = short(c["toolchain"].get("lock", "?")) + "".join(f" image {e['image']}" for e in c["images"])
+        table.add_row(c["cell"], str(c["status"]), short(c["artifact"] or "?"), lock, numbers)
+    console.print(table)
+    if not data["signatures"]:
+        p("signatures  none (`exportctl sign DIGEST --key KEY.pem`)")
+    for s in data["signatures"]:
+        who = f"Sigstore identity {s['identity']}" if s.get("identity") else f"key {s['keyid']}"
+        p(f"signature   {who}, signed {s['signed']}: {s['status']}", highlight=False)
+    prov = data["provenance"]
+    if prov is None:
+        p("provenance  none (made when the bundle is first signed)")
+    elif "error" in prov:
+        p(f"provenance  [red]{prov['error']}[/]", highlight=False)
+    else:
+        p(f"provenance  SLSA v1 by {prov['builder']['id']}, {prov['started']} → {prov['finished']}, "
+          f"signed by key {prov['keyid']}: {integrity.get('provenance', 'not checked')}", highlight=False)
+        for dep in prov["dependencies"]:
+            p(f"            uses {dep}", highlight=False)
+    for run in data["runs"]:
+        p(f"run         {run['started']} {run['backend']}/{run['sandbox']} on {run['host']}"
+          f"{' (all cached)' if run['cached'] else ''}", highlight=False)
+
+
+def to_json(data: dict[str, Any]) -> str:
+    return json.dumps(data, indent=2, sort_keys=True)

@@ -1,0 +1,110 @@
+"""Calibration images for static quantization (int8, w8a16): which files, in which order, and their digest.
+
+The recipe names a directory of images or an Ultralytics data yaml (its `val` split, the split Ultralytics
+calibrates on); the first `count` images in path order are used. Their digests go into the cell keys of the
+cells that calibrate, the files are mounted read-only into those cells only, and the bundle records the set.
+Nothing is ever downloaded: a data yaml whose images are missing is an error, whatever its `download` says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import errors
+from .canonical import digest_file, digest_value
+from .recipe import Recipe
+
+IMAGE_SUFFIXES = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")  # what the cell's loader reads
+RECOMMENDED = 300  # Ultralytics warns below this many INT8 calibration images
+
+
+@dataclass(frozen=True)
+class CalibrationSet:
+    source: str  # the recipe's `images` entry, by name (host paths stay out of bundles)
+    files: tuple[Path, ...]
+    digests: tuple[str, ...]
+
+    @property
+    def digest(self) -> str:
+        return digest_value(list(self.digests))
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        if len(self.files) >= RECOMMENDED:
+            return ()
+        return (f"calibration uses {len(self.files)} images; Ultralytics recommends more than {RECOMMENDED} "
+                f"for INT8 (quantized cells may be less accurate)",)
+
+    def mounts(self, prefix: str = "calibration") -> dict[str, Path]:
+        """Cell input names -> files; numbered so the cell sees the recipe's order, not the files' names."""
+        return {f"{prefix}/{i:05d}{p.suffix.lower()}": p for i, p in enumerate(self.files)}
+
+    def config(self) -> dict[str, Any]:
+        """What a calibrating cell's export config (and so its key) holds about the set."""
+        return {"count": len(self.files), "digest": self.digest}
+
+    def record(self) -> dict[str, Any]:
+        """What the bundle records."""
+        return {"source": self.source, **self.config()}
+
+
+def select(recipe: Recipe) -> CalibrationSet:
+    spec = recipe.calibration
+    if spec is None:
+        raise errors.ConfigError("the recipe has no calibration section")
+    path = recipe.resolve(spec.images)
+    if path.is_dir():
+        files = _images_in(path)
+    elif path.is_file() and path.suffix in (".yaml", ".yml"):
+        files = _images_of_data_yaml(recipe, path)
+    else:
+        raise recipe.error("calibration", "images",
+                           problem=f"{path} is neither a directory of images nor a data yaml",
+                           hint="give a directory of images, or an Ultralytics data yaml whose 'val' images exist")
+    if not files:
+        raise recipe.error("calibration", "images", problem=f"no images ({', '.join(IMAGE_SUFFIXES)}) in {path}",
+                           hint="point it at the images static quantization should calibrate on")
+    if spec.count is not None:
+        if spec.count > len(files):
+            raise recipe.error("calibration", "count", problem=f"asks for {spec.count} images, {path.name} has "
+                                                               f"{len(files)}",
+                               hint=f"lower count to at most {len(files)}, or leave it out to use all of them")
+        files = files[: spec.count]
+    return CalibrationSet(spec.images.name, tuple(files), tuple(digest_file(p) for p in files))
+
+
+def _images_in(directory: Path) -> list[Path]:
+    found = [p for p in directory.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+    return sorted(found, key=lambda p: p.relative_to(directory).as_posix())
+
+
+def _images_of_data_yaml(recipe: Recipe, path: Path) -> list[Path]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise recipe.error("calibration", "images", problem=f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict) or not data.get("val"):
+        raise recipe.error("calibration", "images", problem=f"{path.name} has no 'val' split",
+                           hint="Ultralytics calibrates on the val split: add 'val: images/val' (or a list)")
+    root = Path(data.get("path") or ".")
+    root = root if root.is_absolute() else path.parent / root
+    files: list[Path] = []
+    for entry in data["val"] if isinstance(data["val"], list) else [data["val"]]:
+        split = root / str(entry)
+        if split.is_dir():
+            files += _images_in(split)
+        elif split.is_file() and split.suffix == ".txt":  # one image path per line, relative to the list
+            lines = [line.strip() for line in split.read_text().splitlines() if line.strip()]
+            files += [p if p.is_absolute() else split.parent / p for p in map(Path, lines)]
+        else:
+            raise recipe.error("calibration", "images",
+                               problem=f"{path.name}: val split {split} does not exist",
+                               hint="exportctl never downloads datasets: put the images there first")
+    missing = [p for p in files if not p.is_file()]
+    if missing:
+        raise recipe.error("calibration", "images", problem=f"{path.name} lists {missing[0]}, which does not exist")
+    return files

@@ -1,0 +1,189 @@
+"""The Docker backend: one image per toolchain lock, one throw-away container per cell.
+
+The image is built from the toolchain's rendered context (see images.py) and named by the context's digest,
+so an unchanged toolchain is never rebuilt. Each cell runs with no network, a read-only root filesystem,
+no capabilities, no-new-privileges, a private /tmp, its inputs read-only under /in and only /out writable,
+as a non-root user. The container is removed whatever happens (failure, Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .. import errors, images
+from ..canonical import digest_value, short
+from ..toolchains import REGISTRY
+from .base import CELL_ENV, CELL_IN, CELL_OUT, Job, JobResult, cell_environment
+
+PING_TIMEOUT = 5
+BUILD_LOG_TAIL = 12  # the build's own tail; the message must fit in the 20 lines a failed cell shows
+# Where no registry is reachable a base can be made locally; EXPORTCTL_BASE_IMAGE_<PIN> points a build at it.
+OVERRIDE_PREFIX = "EXPORTCTL_BASE_IMAGE_"
+HOW_TO_START = ("start the daemon (`sudo systemctl start docker`, or `sudo dockerd &`), point DOCKER_HOST at "
+                "a running one, or build with --backend local")
+
+
+def connect() -> Any:
+    """A client for the daemon DOCKER_HOST (or the default socket) names, or BackendUnavailable."""
+    try:
+        import docker
+    except ImportError:
+        raise errors.BackendUnavailable("the docker Python package is not installed",
+                                        hint="pip install 'docker>=7' (it is a dependency of exportctl), "
+                                             "or build with --backend local") from None
+    try:
+        client = docker.from_env(timeout=PING_TIMEOUT)
+        client.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the daemon means the same to users
+        where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        raise errors.BackendUnavailable(f"no Docker daemon answers at {where}: {exc}", hint=HOW_TO_START) from None
+    client.api.timeout = None  # builds and cells take as long as they take
+    return client
+
+
+def daemon_reachable() -> bool:
+    try:
+        connect().close()
+    except errors.BackendUnavailable:
+        return False
+    return True
+
+
+class DockerRunner:
+    name = "docker"
+
+    def __init__(self) -> None:
+        self.client = connect()
+        self._server = self.client.version().get("Version", "unknown")
+        self._images: dict[str, dict[str, Any]] = {}
+        self._failed: dict[str, str] = {}
+
+    def isolation(self) -> dict[str, Any]:
+        return {"backend": self.name, "daemon": self._server, "network": "none", "root_filesystem": "read-only",
+                "capabilities": "all dropped", "no_new_privileges": True, "user": self._user()}
+
+    def prepare(self, toolchain: str) -> dict[str, Any]:
+        """Build (or reuse) the toolchain's image. A failed build fails that toolchain's cells, with its log."""
+        if toolchain in self._images:
+            return {**self._images[toolchain], "created": False}
+        try:
+            facts = self._ensure_image(toolchain)
+        except errors.ExportFailed as exc:
+            self._failed[toolchain] = str(exc)
+            return {"toolchain": toolchain, "created": False, "image_build": "failed"}
+        self._images[toolchain] = facts
+        return facts
+
+    def _ensure_image(self, toolchain: str) -> dict[str, Any]:
+        import docker
+
+        context = images.ensure_context(toolchain)
+        variables = {arg: OVERRIDE_PREFIX + _pin_of(ref).upper() for arg, ref in context.base_args.items()}
+        args = {arg: os.environ.get(variables[arg], ref) for arg, ref in context.base_args.items()}
+        tag = f"exportctl/{toolchain}:{short(digest_value({'context': context.digest, 'args': args}), 16)}"
+        facts = {"toolchain": toolchain, "image": tag, "context": context.digest, "base": args}
+        try:
+            return {**facts, "image_id": self.client.images.get(tag).id, "created": False}
+        except docker.errors.ImageNotFound:
+            pass
+        start, log, image_id, error = time.monotonic(), [], None, None
+        for chunk in self.client.api.build(path=str(context.path), tag=tag, buildargs=args, network_mode="none",
+                                           rm=True, forcerm=True, pull=False, decode=True,
+                                           labels={"dev.exportctl.context": context.digest}):
+            log.append(chunk.get("stream", ""))
+            image_id = chunk.get("aux", {}).get("ID", image_id)
+            if "error" in chunk:
+                error = chunk["error"]
+                log.append(error + "\n")
+        if error is not None or image_id is None:
+            tail = "\n".join("".join(log).splitlines()[-BUILD_LOG_TAIL:])
+            missing = [arg for arg, ref in args.items() if not self._has_image(ref)]
+            hint = ("the base image is not in the daemon and could not be pulled: where no registry is reachable, "
+                    "make a local base with the same Python and point " + " / ".join(variables[a] for a in missing)
+                    + " at it") if missing else \
+                "the log above is the image build's; `exportctl render` writes the context to build by hand"
+            raise errors.ExportFailed(
+                f"building the {toolchain} image {tag} FROM {', '.join(args.values())} failed:\n{tail}", hint=hint)
+        return {**facts, "image_id": image_id, "created": True, "build_seconds": round(time.monotonic() - start, 1)}
+
+    def _has_image(self, ref: str) -> bool:
+        import docker
+
+        try:
+            self.client.images.get(ref)
+        except docker.errors.ImageNotFound:
+            return False
+        return True
+
+    def run(self, job: Job) -> JobResult:
+        if job.toolchain not in self._images and job.toolchain not in self._failed:
+            self.prepare(job.toolchain)
+        if job.toolchain in self._failed:
+            return JobResult(errors.EXPORT_FAILED, self._failed[job.toolchain], 0.0)
+        image = self._images[job.toolchain]
+        start = time.monotonic()  # creating and removing the container count: they are the backend's overhead
+        with _readable_inputs(job) as inputs, self._container(job, image["image"], inputs) as container:
+            container.start()
+            code = int(container.wait()["StatusCode"])
+            log = container.logs(stdout=True, stderr=True).decode(errors="replace")
+        header = f"[exportctl] docker image {image['image']} ({image['image_id']})\n"
+        return JobResult(code, header + log, time.monotonic() - start)
+
+    @contextmanager
+    def _container(self, job: Job, image: str, inputs: dict[str, Path]) -> Iterator[Any]:
+        from docker.types import DeviceRequest, Mount
+
+        mounts = [Mount(f"{CELL_IN}/{name}", str(Path(host).resolve()), type="bind", read_only=True)
+                  for name, host in sorted(inputs.items())]
+        mounts.append(Mount(CELL_OUT, str(job.output_dir.resolve()), type="bind", read_only=False))
+        if os.geteuid() == 0:  # the cell user must own the one writable directory
+            os.chown(job.output_dir, images.CELL_UID, images.CELL_UID)
+        gpu = [DeviceRequest(count=-1, capabilities=[["gpu"]])] if REGISTRY[job.toolchain].requires_gpu else None
+        container = self.client.containers.create(
+            image, command=[f"{CELL_ENV}/bin/python", "-B", "-s", "-m", job.module, *job.args], entrypoint=[],
+            environment=cell_environment(job), mounts=mounts, network_mode="none", read_only=True,
+            cap_drop=["ALL"], security_opt=["no-new-privileges"], user=self._user(), working_dir=CELL_OUT,
+            tmpfs={"/tmp": "rw,nosuid,nodev,mode=1777", "/tmp/home": "rw,nosuid,nodev,mode=1777"},
+            hostname="cell", device_requests=gpu, labels={"dev.exportctl.cell": job.label or job.module},
+        )
+        try:
+            yield container
+        finally:
+            container.remove(force=True)
+
+    @staticmethod
+    def _user() -> str:
+        """The image's cell user when exportctl runs as root (it chowns /out); else the caller's own uid."""
+        if os.geteuid() == 0:
+            return f"{images.CELL_UID}:{images.CELL_UID}"
+        return f"{os.getuid()}:{os.getgid()}"
+
+
+def _pin_of(reference: str) -> str:
+    from ..pins import pins
+
+    return next(p.name for p in pins().values() if p.reference == reference)
+
+
+@contextmanager
+def _readable_inputs(job: Job) -> Iterator[dict[str, Path]]:
+    """Inputs the cell user could not read (a private checkpoint, say) are mounted from a readable copy."""
+    with tempfile.TemporaryDirectory(prefix="exportctl-in-") as scratch:
+        inputs = {}
+        for name, host in job.inputs.items():
+            path = Path(host)
+            if os.geteuid() == 0 and path.is_file() and not path.stat().st_mode & stat.S_IROTH:
+                copy = Path(scratch) / str(len(inputs))
+                shutil.copyfile(path, copy)
+                copy.chmod(0o444)
+                path = copy
+            inputs[name] = path
+        yield inputs

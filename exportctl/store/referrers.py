@@ -1,0 +1,213 @@
+"""Referrers: signatures and attestations stored beside a bundle, and the exported layout that carries them.
+
+In the store each one is an OCI 1.1 referrer: an image manifest with an empty config, its content as
+layers, and `subject` = the bundle's manifest descriptor. It is listed in the store's index.json with a
+`dev.exportctl.subject` annotation: referrer-aware OCI tools can find it, `Store.manifests()` skips it. The
+bundle's manifest never changes, so neither does its digest.
+
+An exported layout must stay readable by `skopeo inspect --raw oci:DIR` (index.json lists only the bundle)
+and verifiable by `model_signing verify key` (a signature covers every file it does not itself ignore):
+
+    DIR/oci-layout, DIR/index.json          the bundle; its index entry names the provenance referrer
+    DIR/blobs/sha256/...                    the bundle's blobs + the provenance referrer and its blobs
+    DIR/signatures/<keyid>.sig              model-signing signatures (Sigstore bundles); each signature
+                                            records `signatures` as an ignored path, so it covers the rest
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from exportctl.canonical import canonical_json, digest_bytes, is_digest, pretty_json
+from exportctl.errors import StoreError, VerifyFailed
+from exportctl.store import mediatypes as mt
+from exportctl.store.atomic import atomic_write, commit, temp_sibling
+from exportctl.store.layout import Descriptor, Store
+
+EMPTY_CONFIG = "application/vnd.oci.empty.v1+json"  # OCI 1.1: the config of an artifact that has none
+SIGNATURE_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"  # what model-signing writes
+DSSE_TYPE = "application/vnd.dsse.envelope.v1+json"
+PUBLIC_KEY_TYPE = "application/vnd.exportctl.public-key.v1+pem"
+ANNOTATION_CREATED = "org.opencontainers.image.created"
+ANNOTATION_KEYID = "dev.exportctl.keyid"  # sha256 of the signer's public key (PEM), model-signing's key hint
+ANNOTATION_SIGNER = "dev.exportctl.signer"  # "key" or "sigstore"
+ANNOTATION_IDENTITY = "dev.exportctl.identity"  # Sigstore: the OIDC identity in the certificate
+ANNOTATION_COVERS = "dev.exportctl.covers"  # on a signature: the provenance referrer its layout included
+ANNOTATION_PREDICATE = "in-toto.io/predicate-type"
+ANNOTATION_PROVENANCE = "dev.exportctl.provenance"  # on the exported index entry: the provenance referrer
+SIGNATURES_DIR = "signatures"
+KEYID_CHARS = 16  # file names and listings use a prefix, like OpenPGP long key ids
+_SIG_NAME = re.compile(rf"^[0-9a-f]{{{KEYID_CHARS}}}\.sig$")
+
+
+@dataclass(frozen=True)
+class Referrer:
+    """A referrer manifest and its (small) blobs, in memory until `attach` stores them."""
+
+    manifest: dict[str, Any]
+    blobs: dict[str, bytes]  # digest -> content, config and layers
+
+    @property
+    def raw(self) -> bytes:
+        return canonical_json(self.manifest)
+
+    @property
+    def digest(self) -> str:
+        return digest_bytes(self.raw)
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        return dict(self.manifest.get("annotations") or {})
+
+    @property
+    def artifact_type(self) -> str:
+        return str(self.manifest.get("artifactType", ""))
+
+    @property
+    def subject(self) -> str:
+        return str((self.manifest.get("subject") or {}).get("digest", ""))
+
+    def layer(self, media_type: str) -> bytes:
+        for layer in self.manifest.get("layers", []):
+            if layer.get("mediaType") == media_type and layer.get("digest") in self.blobs:
+                return self.blobs[layer["digest"]]
+        raise VerifyFailed(f"referrer {self.digest} has no {media_type} layer")
+
+    @property
+    def keyid(self) -> str:
+        keyid = self.annotations.get(ANNOTATION_KEYID, "")
+        # The keyid becomes a file name on export: refuse anything that could name a path.
+        if not re.fullmatch(r"[0-9a-f]{64}", keyid):
+            raise VerifyFailed(f"referrer {self.digest}: annotation {ANNOTATION_KEYID}={keyid!r} is not a key id")
+        return keyid
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def make(subject: Descriptor, artifact_type: str, layers: list[tuple[bytes, str]],
+         annotations: dict[str, str]) -> Referrer:
+    blobs = {digest_bytes(b"{}"): b"{}"}
+    descs = []
+    for data, media_type in layers:
+        blobs[digest_bytes(data)] = data
+        descs.append({"mediaType": media_type, "digest": digest_bytes(data), "size": len(data)})
+    manifest = {
+        "schemaVersion": 2, "mediaType": mt.OCI_MANIFEST, "artifactType": artifact_type,
+        "config": {"mediaType": EMPTY_CONFIG, "digest": digest_bytes(b"{}"), "size": 2},
+        "layers": descs,
+        "subject": {"mediaType": subject.mediaType, "digest": subject.digest, "size": subject.size},
+        "annotations": {ANNOTATION_CREATED: now(), **annotations},
+    }
+    return Referrer(manifest, blobs)
+
+
+def attach(store: Store, referrer: Referrer) -> Descriptor:
+    """Store a referrer and list it beside its bundle; the bundle itself is untouched."""
+    for digest, data in referrer.blobs.items():
+        media_type = next((la["mediaType"] for la in referrer.manifest["layers"] if la["digest"] == digest),
+                          EMPTY_CONFIG)
+        store.put_bytes(data, media_type)
+    index_annotations = {mt.ANNOTATION_SUBJECT: referrer.subject, **referrer.annotations}
+    return store.add_manifest(referrer.manifest, index_annotations)
+
+
+def _read_checked(store: Store, digest: str, what: str) -> bytes:
+    data = store.read_blob(digest)
+    if digest_bytes(data) != digest:
+        raise VerifyFailed(f"{what} ({digest}) is corrupt: its content hashes to {digest_bytes(data)}",
+                           hint="delete the referrer's entry from index.json and sign the bundle again")
+    return data
+
+
+def load(store: Store, subject: str) -> list[Referrer]:
+    """Every referrer the store lists for bundle `subject`, each blob re-hashed, oldest first."""
+    found = []
+    for entry in store.manifests(referrers=True):
+        if (entry.annotations or {}).get(mt.ANNOTATION_SUBJECT) != subject:
+            continue
+        manifest = json.loads(_read_checked(store, entry.digest, "referrer manifest"))
+        refs = [manifest.get("config", {}), *manifest.get("layers", [])]
+        blobs = {d["digest"]: _read_checked(store, d["digest"], f"blob of referrer {entry.digest}") for d in refs}
+        referrer = Referrer(manifest, blobs)
+        if referrer.subject != subject:
+            raise VerifyFailed(f"referrer {entry.digest} is listed for {subject} but its subject is "
+                               f"{referrer.subject or 'missing'}")
+        found.append(referrer)
+    return sorted(found, key=lambda r: (r.annotations.get(ANNOTATION_CREATED, ""), r.digest))
+
+
+def pick(referrers: list[Referrer]) -> tuple[Referrer | None, list[Referrer]]:
+    """(the provenance attestation, the signatures that cover it): what one exported layout can carry.
+
+    A signature covers every file outside signatures/, so all signatures in a layout must have been made
+    over the same provenance: the first one made for the bundle (later signers reuse it, see signing.py).
+    """
+    provenance = next((r for r in referrers if r.artifact_type == DSSE_TYPE), None)
+    covers = provenance.digest if provenance else ""
+    signatures = [r for r in referrers if r.artifact_type == SIGNATURE_TYPE
+                  and r.annotations.get(ANNOTATION_COVERS, "") == covers]
+    return provenance, signatures
+
+
+def write_layout(store: Store, digest: str, dest: Path, provenance: Referrer | None,
+                 signatures: list[Referrer]) -> None:
+    """Write the exported layout of bundle `digest` (see module doc); `dest` must be new or empty."""
+    dest = Path(dest)
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise StoreError(f"cannot export to {dest}: it exists and is not empty", hint="choose a new directory")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_sibling(dest.parent, f"{dest.name}-")
+    try:
+        store.export(digest, tmp)  # the bundle alone, blobs re-hashed on the way
+        if provenance is not None:
+            for blob_digest, data in [(provenance.digest, provenance.raw), *provenance.blobs.items()]:
+                atomic_write(tmp / "blobs" / "sha256" / blob_digest.split(":", 1)[1], data)
+            index = json.loads((tmp / "index.json").read_bytes())
+            entry = index["manifests"][0]
+            entry["annotations"] = {**entry.get("annotations", {}), ANNOTATION_PROVENANCE: provenance.digest}
+            atomic_write(tmp / "index.json", pretty_json(index))
+        for signature in signatures:
+            path = tmp / SIGNATURES_DIR / f"{signature.keyid[:KEYID_CHARS]}.sig"
+            path.parent.mkdir(exist_ok=True)
+            atomic_write(path, signature.layer(SIGNATURE_TYPE))
+        commit(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def export(store: Store, digest: str, dest: Path) -> tuple[Referrer | None, list[Referrer]]:
+    """`exportctl export`: the bundle with its provenance and the signatures over it."""
+    provenance, signatures = pick(load(store, digest))
+    write_layout(store, digest, dest, provenance, signatures)
+    return provenance, signatures
+
+
+def signature_files(root: Path) -> dict[str, Path]:
+    """keyid prefix -> signature file of an exported layout (names are checked by audit.check_layout)."""
+    directory = root / SIGNATURES_DIR
+    if not directory.is_dir():
+        return {}
+    return {p.name[:KEYID_CHARS]: p for p in sorted(directory.iterdir()) if _SIG_NAME.match(p.name)}
+
+
+def is_signature_name(name: str) -> bool:
+    return bool(_SIG_NAME.match(name))
+
+
+def provenance_digest(entry: dict[str, Any]) -> str | None:
+    value = (entry.get("annotations") or {}).get(ANNOTATION_PROVENANCE)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not is_digest(value):
+        raise VerifyFailed(f"index.json annotation {ANNOTATION_PROVENANCE}={value!r} is not a sha256 digest",
+                           hint="an index annotation must never name a path; re-export the bundle")
+    return value

@@ -1,0 +1,273 @@
+"""`exportctl verify DIGEST|DIR [--key PUB.pem]`: layout, blobs, provenance and signatures, in that order.
+
+Each check has its own exit code so a pipeline can tell them apart: 7 when the layout or a blob is wrong
+(a byte changed, a file missing, added, linked or named outside the bundle), 11 when the provenance does not
+verify or does not name exactly this bundle, 10 when there is no valid signature by the given key. A bundle
+in the store is checked by laying it out exactly as `exportctl export` would (hard links, in a scratch
+directory that is removed), so a store bundle and an exported one go through the same code.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import stat
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from . import errors
+from .bundle_info import BundleInfo, read_bundle
+from .canonical import digest_file, is_digest
+from .provenance import PAYLOAD_TYPE, check_subjects, envelope_of, open_envelope, pae
+from .signing import _hash_for, _hashing, keyid, load_public_key, scratch
+from .store import mediatypes as mt
+from .store import referrers as ref
+from .store.layout import Store
+from .store.tarball import safe_extract
+
+_LAYOUT_VERSION = "1.0.0"
+
+
+def _fail(message: str) -> errors.VerifyFailed:
+    return errors.VerifyFailed(message, hint="re-export the bundle from a store that verifies, or rebuild it")
+
+
+def _scan(root: Path) -> tuple[set[str], dict[str, Path]]:
+    """(blob digests, signature files) of a layout; anything else in it, or any link, is refused."""
+    blobs: set[str] = set()
+    signatures: dict[str, Path] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in sorted([*dirnames, *filenames]):
+            path = Path(dirpath) / name
+            rel = path.relative_to(root).as_posix()
+            mode = os.lstat(path).st_mode
+            if stat.S_ISLNK(mode):
+                raise _fail(f"'{rel}' is a symlink; an exported bundle holds only regular files")
+            if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+                raise _fail(f"'{rel}' is not a regular file or directory")
+            parts = tuple(rel.split("/"))
+            if stat.S_ISDIR(mode) and parts in {("blobs",), ("blobs", "sha256"), (ref.SIGNATURES_DIR,)}:
+                continue
+            if stat.S_ISREG(mode) and parts in {("oci-layout",), ("index.json",)}:
+                continue
+            if stat.S_ISREG(mode) and len(parts) == 3 and parts[:2] == ("blobs", "sha256") \
+                    and is_digest(f"sha256:{parts[2]}"):
+                blobs.add(f"sha256:{parts[2]}")
+                continue
+            if stat.S_ISREG(mode) and len(parts) == 2 and parts[0] == ref.SIGNATURES_DIR \
+                    and ref.is_signature_name(parts[1]):
+                signatures[parts[1][:ref.KEYID_CHARS]] = path
+                continue
+            raise _fail(f"unexpected {'directory' if stat.S_ISDIR(mode) else 'file'} '{rel}' in {root}: "
+                        "not part of an exported bundle")
+    return blobs, signatures
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise _fail(f"{what} is missing: the layout is truncated") from None
+    except (OSError, ValueError) as e:
+        raise _fail(f"{what} is not valid JSON ({e})") from None
+
+
+def _safe_path(value: Any, what: str) -> None:
+    text = str(value)
+    path = PurePosixPath(text)
+    if not text or "\\" in text or "\0" in text or path.is_absolute() or ".." in path.parts:
+        raise _fail(f"{what} '{text}' is not a relative path inside the bundle (absolute, '..' or empty); "
+                    "a tool unpacking it could write outside its directory")
+
+
+def _check_names(info: BundleInfo, entry: dict[str, Any], store: Store) -> None:
+    for key in (mt.ANNOTATION_TITLE, "org.opencontainers.image.ref.name"):
+        if key in (entry.get("annotations") or {}):
+            _safe_path(entry["annotations"][key], f"index.json annotation {key}")
+    for i, layer in enumerate(info.manifest["layers"]):
+        ann = layer.get("annotations") or {}
+        for key in (mt.ANNOTATION_TITLE, mt.ANNOTATION_FILEPATH):
+            if key in ann:
+                _safe_path(ann[key], f"layer {i} annotation {key}")
+        if layer.get("mediaType") == mt.WEIGHT_TAR:
+            with tempfile.TemporaryDirectory(prefix="exportctl-tarcheck-") as tmp:
+                safe_extract(store.blob_path(layer["digest"]), Path(tmp) / "x")  # checks every entry first
+
+
+def _check_provenance(root: Path, info: BundleInfo, digest: str, keys: dict[str, Any], rehash: bool) -> dict[str, Any]:
+    def blob(d: str, what: str) -> bytes:
+        path = root / "blobs" / "sha256" / d.split(":", 1)[1]
+        if rehash and digest_file(path) != d:
+            raise _fail(f"{what} ({d}) is corrupt: its content hashes to {digest_file(path)}")
+        return path.read_bytes()
+
+    manifest = json.loads(blob(digest, "provenance referrer manifest"))
+    subject = (manifest.get("subject") or {}).get("digest")
+    if subject != info.digest:
+        raise errors.ProvenanceInvalid(f"the provenance attestation {digest} refers to {subject}, "
+                                       f"not to bundle {info.digest}")
+    parts = [manifest.get("config", {}), *manifest.get("layers", [])]
+    envelope, offline = envelope_of(ref.Referrer(manifest, {la["digest"]: blob(la["digest"], "provenance blob")
+                                                            for la in parts}))
+    stmt, payload, signatures = open_envelope(envelope)
+    check_subjects(stmt, info)
+    signer = signatures[0]["keyid"]
+    report = {"referrer": digest, "keyid": signer[:ref.KEYID_CHARS], "subjects": len(stmt["subject"]),
+              "builder": stmt["predicate"]["runDetails"]["builder"]["id"],
+              "started": stmt["predicate"]["runDetails"].get("metadata", {}).get("startedOn"),
+              "finished": stmt["predicate"]["runDetails"].get("metadata", {}).get("finishedOn")}
+    if not offline:
+        return {**report, "status": "subject matches; Sigstore signature not checked (needs Sigstore's trust root)"}
+    key = keys.get(signer[:ref.KEYID_CHARS])
+    if key is None:
+        return {**report, "status": "subject matches; signature not checked (no key for it)"}
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    try:
+        key.verify(base64.b64decode(signatures[0]["sig"]), pae(PAYLOAD_TYPE, payload), ec.ECDSA(_hash_for(key)))
+    except (InvalidSignature, ValueError):
+        raise errors.ProvenanceInvalid(f"the provenance envelope's signature by key {signer[:16]} does not "
+                                       "verify: the attestation was changed after it was signed") from None
+    return {**report, "status": "valid"}
+
+
+def _canonical_base64(text: object) -> bool:
+    try:
+        return isinstance(text, str) and base64.b64encode(base64.b64decode(text, validate=True)).decode() == text
+    except (binascii.Error, ValueError):
+        return False
+
+
+def _check_signature(root: Path, path: Path, public_key_file: Path, kid: str) -> None:
+    import model_signing
+
+    rel = path.relative_to(root).as_posix()
+    try:
+        bundle = json.loads(path.read_bytes())
+        hint = bundle["verificationMaterial"]["publicKey"]["hint"]
+        encoded = [bundle["dsseEnvelope"]["payload"], *(s["sig"] for s in bundle["dsseEnvelope"]["signatures"])]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise errors.SignatureInvalid(f"{rel} is not a model-signing key signature (no public key hint)") from None
+    # Base64 has spare bits in its last character that decoders ignore: a signature file whose text changed
+    # still decodes to the same bytes. We hold the file to its one canonical spelling, byte for byte.
+    if not all(_canonical_base64(t) for t in encoded):
+        raise errors.SignatureInvalid(f"{rel} is not canonically encoded: its text was changed after signing")
+    if hint != kid:
+        raise errors.SignatureInvalid(f"{rel} was made by key {str(hint)[:16]}, not by {kid[:16]}")
+    try:
+        model_signing.verifying.Config().use_elliptic_key_verifier(public_key=public_key_file) \
+            .set_hashing_config(_hashing()).verify(root, path)
+    except ValueError as e:
+        raise errors.SignatureInvalid(f"{rel} (key {kid[:16]}) does not match the bundle: {e}") from None
+    except Exception as e:  # a forged signature surfaces as cryptography's InvalidSignature, a mangled file as others
+        raise errors.SignatureInvalid(f"{rel} is not a valid signature by key {kid[:16]} ({type(e).__name__})",
+                                      ) from None
+
+
+def _keys(key_file: Path | None, recorded: dict[str, bytes]) -> tuple[Any, dict[str, Any]]:
+    from cryptography.hazmat.primitives import serialization
+
+    keys = {prefix: serialization.load_pem_public_key(pem) for prefix, pem in recorded.items()}
+    public_key = load_public_key(key_file) if key_file is not None else None
+    if public_key is not None:
+        keys[keyid(public_key)[:ref.KEYID_CHARS]] = public_key
+    return public_key, keys
+
+
+def _expected_blobs(root: Path, bundle: str, provenance: str | None, blobs: set[str], rehash: bool) -> set[str]:
+    """Every blob the bundle and its provenance reference; a missing or an extra one fails here."""
+    if bundle not in blobs:
+        raise _fail(f"the bundle manifest blobs/sha256/{bundle[7:]} is missing: the layout is truncated")
+    path = root / "blobs" / "sha256" / bundle[7:]
+    if rehash and (actual := digest_file(path)) != bundle:  # before parsing it: a changed byte may not be JSON
+        raise _fail(f"manifest ({bundle}) is corrupt: its content hashes to {actual}")
+    manifest = _read_json(path, "the bundle manifest")
+    try:
+        expected = {bundle, *(str(d["digest"]) for d in [manifest["config"], *manifest["layers"]])}
+    except (KeyError, TypeError):
+        raise _fail(f"manifest ({bundle}) is not an OCI image manifest") from None
+    if provenance is not None:
+        if provenance not in blobs:
+            raise _fail(f"the provenance referrer blobs/sha256/{provenance[7:]} is missing: the layout is truncated")
+        pman = _read_json(root / "blobs" / "sha256" / provenance[7:], "provenance referrer manifest")
+        expected |= {provenance, *(str(d.get("digest")) for d in [pman.get("config", {}), *pman.get("layers", [])])}
+    if missing := sorted(expected - blobs):
+        raise _fail(f"blobs/sha256/{missing[0][7:]} is missing: the layout is truncated")
+    if extra := sorted(blobs - expected):
+        raise _fail(f"unexpected blob blobs/sha256/{extra[0][7:]}: neither the bundle nor its provenance uses it")
+    return expected
+
+
+def verify_layout(root: Path, key_file: Path | None = None, recorded: dict[str, bytes] | None = None,
+                  rehash: bool = True) -> dict[str, Any]:
+    """Verify an exported layout. `recorded`: keyid prefix -> public key PEM the store holds for a signer
+    (that proves a signature intact, not who made it: pinning the signer takes --key)."""
+    root, recorded = Path(root), recorded or {}
+    if not root.is_dir():
+        raise _fail(f"{root} is not a directory")
+    blobs, sig_files = _scan(root)
+    if _read_json(root / "oci-layout", "oci-layout").get("imageLayoutVersion") != _LAYOUT_VERSION:
+        raise _fail(f"oci-layout does not declare imageLayoutVersion {_LAYOUT_VERSION}")
+    index = _read_json(root / "index.json", "index.json")
+    entries = index.get("manifests") if isinstance(index, dict) else None
+    if not isinstance(entries, list) or len(entries) != 1 or not is_digest(str(entries[0].get("digest"))):
+        raise _fail("index.json must list exactly one manifest (the bundle) by its sha256 digest")
+    entry, store = entries[0], Store.open(root, create=False)
+    bundle, provenance = str(entry["digest"]), ref.provenance_digest(entry)
+    expected = _expected_blobs(root, bundle, provenance, blobs, rehash)
+    if rehash:
+        store.verify(bundle)
+    info = read_bundle(store, bundle)
+    _check_names(info, entry, store)
+    public_key, keys = _keys(key_file, recorded)
+    prov = _check_provenance(root, info, provenance, keys, rehash) if provenance else None
+    signatures = []
+    if public_key is not None:
+        kid = keyid(public_key)
+        if kid[:ref.KEYID_CHARS] not in sig_files:
+            signed_by = ", ".join(sig_files) if sig_files else "nobody: the bundle is not signed"
+            raise errors.SignatureInvalid(f"there is no signature by key {kid[:16]} ({key_file}); "
+                                          f"signed by {signed_by}",
+                                          hint="pass the public key of a signer, or sign with `exportctl sign`")
+        _check_signature(root, sig_files[kid[:ref.KEYID_CHARS]], Path(str(key_file)), kid)
+        if prov is not None and prov["status"] != "valid":
+            prov["status"] = f"subject matches; covered by the valid signature of key {kid[:16]}"
+    with tempfile.TemporaryDirectory(prefix="exportctl-keys-") as tmp:
+        for prefix, path in sig_files.items():
+            if public_key is not None and prefix == keyid(public_key)[:ref.KEYID_CHARS]:
+                signatures.append({"keyid": prefix, "status": "valid (key given)"})
+            elif prefix in recorded:
+                pem_file = Path(tmp) / f"{prefix}.pem"
+                pem_file.write_bytes(recorded[prefix])
+                _check_signature(root, path, pem_file, keyid(keys[prefix]))
+                signatures.append({"keyid": prefix, "status": "intact (key recorded in the store; --key pins it)"})
+            else:
+                signatures.append({"keyid": prefix, "status": "not checked (pass --key)"})
+    return {"bundle": bundle, "blobs_checked": len(expected), "ok": True, "provenance": prov,
+            "signatures": signatures}
+
+
+def verify_stored(store: Store, ref_text: str, key_file: Path | None = None) -> dict[str, Any]:
+    """Verify bundle `ref_text` in the store with its provenance and signatures, as it would be exported."""
+    digest = store.resolve(ref_text).digest
+    provenance, signatures = ref.pick(ref.load(store, digest))  # re-hashes the referrers' blobs
+    recorded = {s.keyid[:ref.KEYID_CHARS]: s.layer(ref.PUBLIC_KEY_TYPE) for s in signatures
+                if s.annotations.get(ref.ANNOTATION_SIGNER) == "key"}
+    with scratch(store) as tmp:
+        ref.write_layout(store, digest, tmp / "layout", provenance, signatures)  # re-hashes the bundle's blobs
+        return verify_layout(tmp / "layout", key_file, recorded, rehash=False)
+
+
+def render(console: Any, report: dict[str, Any]) -> None:
+    console.print(f"[green]ok[/] {report['bundle']}: {report['blobs_checked']} blobs match their digests",
+                  highlight=False)
+    prov = report["provenance"]
+    console.print(f"provenance: {prov['status']} ({prov['subjects']} subjects, by {prov['builder']})" if prov and
+                  "subjects" in prov else f"provenance: {prov['status'] if prov else 'none (the bundle is unsigned)'}",
+                  highlight=False)
+    for s in report["signatures"]:
+        console.print(f"signature {s['keyid']}: {s['status']}", highlight=False)

@@ -1,0 +1,183 @@
+"""Every format x precision (recipes/full-matrix.yaml) on the trained test detector, end to end.
+
+Each cell is validated in its own runtime, or (CoreML off macOS) checked structurally and marked so, never
+passed; two clean builds give the same bytes per cell, and partial builds merge into the full build's digest.
+Build A (one full build), build B (three `--only` builds, then `merge`) and the detector's regeneration run
+side by side: cells are single-threaded, so the processes share the cores instead of queueing (~8 min).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from exportctl import errors
+from exportctl.envs import ensure_env
+from exportctl.locks import platform_tag
+from exportctl.recipe import DEFAULT_TOLERANCES, Precision
+from tests.conftest import ROOT, build_json, exportctl
+from tests.fixtures.shapes import write_fixture_scenes, write_scenes
+
+pytestmark = pytest.mark.slow
+
+FULL_MATRIX = ROOT / "recipes" / "full-matrix.yaml"
+DETECTOR = ROOT / "tests" / "fixtures" / "detector.pt"
+FORMATS = {"onnx": ("fp32", "fp16"), "torchscript": ("fp32",), "openvino": ("fp32", "fp16", "int8"),
+           "litert": ("fp32", "w8a32", "int8", "w8a16"), "coreml": ("fp32", "fp16", "int8")}
+PARTS = (("onnx", "torchscript", "openvino"), ("litert",), ("coreml",))
+
+
+def _recipe(directory: Path, scenes: Path, text: str | None = None) -> Path:
+    """recipes/full-matrix.yaml with its scenes and checkpoint at absolute paths (the bundle keeps only names)."""
+    text = (text or FULL_MATRIX.read_text()).replace("../tests/fixtures/scenes", str(scenes))
+    path = directory / "full-matrix.yaml"
+    path.write_text(text.replace("../tests/fixtures/detector.pt", str(DETECTOR)))
+    return path
+
+
+def _popen(*args: str | Path, store: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "exportctl", *map(str, args)], cwd=ROOT, text=True,
+                            env={**os.environ, "EXPORTCTL_STORE": str(store)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+@pytest.fixture(scope="session")
+def matrix(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    base = tmp_path_factory.mktemp("matrix")
+    write_fixture_scenes(base / "scenes")
+    recipe = _recipe(base, base / "scenes")
+    store_a, store_b = base / "store-a", base / "store-b"
+    for toolchain in ("torchscript", "onnx", "openvino", "litert", "coreml"):
+        ensure_env(toolchain)  # once, before three processes would race to create them
+    full = _popen("build", recipe, "--json", store=store_a)
+    regen = subprocess.Popen([str(ensure_env("torchscript")[0] / "bin" / "python"),
+                              str(ROOT / "tests" / "fixtures" / "make_detector.py"), str(base / "detector.pt")],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    parts = []
+    for group in PARTS:
+        _, part = build_json(recipe, store_b, *(f"--only={fmt}" for fmt in group))
+        parts.append(part)
+    merged = json.loads(exportctl("merge", *(p["bundle"] for p in parts), "--json", store=store_b).stdout)
+    out, err = full.communicate()
+    assert full.returncode == 0, err[-3000:]
+    regen_log, _ = regen.communicate()
+    assert regen.returncode == 0, regen_log[-3000:]
+    return {"recipe": recipe, "scenes": base / "scenes", "store": store_a, "store_b": store_b,
+            "a": json.loads(out), "parts": parts, "merged": merged,
+            "regenerated": hashlib.sha256((base / "detector.pt").read_bytes()).hexdigest(), "regen_log": regen_log}
+
+
+def _show(store: Path, digest: str) -> dict:
+    return json.loads(exportctl("show", digest, "--json", store=store).stdout)
+
+
+def test_every_cell_is_validated_in_its_runtime_or_honestly_marked(matrix: dict) -> None:
+    cells = {c["cell"]: c for c in matrix["a"]["cells"]}
+    assert set(cells) == {f"{f}/{p}" for f, ps in FORMATS.items() for p in ps}
+    assert matrix["a"]["exit_code"] == errors.OK
+    for name, cell in cells.items():
+        v = cell["validation"]
+        if name.startswith("coreml/"):  # converted on Linux, predicted only on macOS
+            assert cell["status"] == "not-validated" and "requires macOS" in v["reason"], v
+            assert v["structure"] and all(c["ok"] for c in v["structure"]), v["structure"]
+        else:
+            assert cell["status"] == "passed" and not v["violations"], (name, v["violations"])
+            assert v["detection"]["ref_boxes"] >= 20, "the trained detector must find shapes to compare"
+    text = exportctl("show", matrix["a"]["bundle"], store=matrix["store"]).stdout
+    assert "not-validated" in text and "requires macOS" in text
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_each_format_is_byte_reproducible_across_two_clean_builds(matrix: dict, fmt: str) -> None:
+    a = {c["cell"]: c["artifact"] for c in matrix["a"]["cells"] if c["cell"].startswith(f"{fmt}/")}
+    b = {c["cell"]: c["artifact"] for p in matrix["parts"] for c in p["cells"] if c["cell"].startswith(f"{fmt}/")}
+    assert len(a) == len(FORMATS[fmt]) and a == b
+
+
+def test_partial_builds_merge_into_the_full_builds_digest(matrix: dict) -> None:
+    assert all(len(p["cells"]) < len(matrix["a"]["cells"]) for p in matrix["parts"])
+    assert matrix["merged"]["bundle"] == matrix["a"]["bundle"]
+    shown = _show(matrix["store_b"], matrix["merged"]["bundle"])
+    assert {c["platform"] for c in shown["cells"]} == {platform_tag()}
+    assert shown["runs"][-1]["merged_from"] == [p["bundle"] for p in matrix["parts"]]
+
+
+def test_quantized_cells_gate_on_task_metrics_and_the_bundle_records_calibration(matrix: dict) -> None:
+    config = json.loads(exportctl("cat", json.loads(exportctl("cat", matrix["a"]["bundle"], store=matrix["store"])
+                                                    .stdout)["config"]["digest"], store=matrix["store"]).stdout)
+    calibration = config["exportctl"]["calibration"]
+    assert calibration["source"] == "calibration" and calibration["count"] == 300
+    for cell in matrix["a"]["cells"]:
+        precision = Precision(cell["cell"].split("/")[1])
+        if cell["status"] != "passed" or precision not in (Precision.int8, Precision.w8a16, Precision.w8a32):
+            continue
+        v = cell["validation"]
+        assert v["tolerance"] == DEFAULT_TOLERANCES[precision].model_dump(mode="json")
+        det = v["detection"]
+        assert det["recall"] >= v["tolerance"]["recall_min"] and det["class_agreement"] >= 0.95, (cell["cell"], det)
+
+
+def test_blank_calibration_fails_its_gate_with_exit_2(matrix: dict, tmp_path: Path) -> None:
+    write_scenes(tmp_path / "blank", 64, seed=0, size=160, blank=True)
+    text = FULL_MATRIX.read_text().replace("images: ../tests/fixtures/scenes/calibration\n  count: 300",
+                                           f"images: {tmp_path / 'blank'}")
+    recipe = _recipe(tmp_path, matrix["scenes"], text)
+    done = exportctl("build", recipe, "--only", "openvino/int8", store=matrix["store"], check=False)
+    assert done.returncode == errors.VALIDATION_FAILED, done.stderr
+    assert "openvino/int8" in done.stderr and "recall" in done.stderr
+
+
+def test_coreml_nms_pipeline_is_fp32_and_checked_structurally(matrix: dict, tmp_path: Path) -> None:
+    text = FULL_MATRIX.read_text()
+    text = text[: text.index("formats:")] + "formats:\n  coreml:\n    precisions: [fp32]\n    options: {nms: true}\n" \
+        + text[text.index("validation:"):]
+    code, summary = build_json(_recipe(tmp_path, matrix["scenes"], text), matrix["store"])
+    assert code == errors.OK
+    (cell,) = summary["cells"]
+    checks = {c["check"]: c for c in cell["validation"]["structure"]}
+    assert cell["status"] == "not-validated" and all(c["ok"] for c in checks.values()), checks
+    assert "confidence/coordinates" in checks["outputs"]["detail"] and "quantize=32" in checks["precision"]["detail"]
+
+
+def test_the_committed_detector_regenerates_byte_for_byte(matrix: dict) -> None:
+    committed = hashlib.sha256(DETECTOR.read_bytes()).hexdigest()
+    assert matrix["regenerated"] == committed, matrix["regen_log"][-2000:]
+    assert f'sha256: "{committed}"' in FULL_MATRIX.read_text()
+    held_out = json.loads(matrix["regen_log"].strip().splitlines()[-1])["held_out"]
+    assert held_out["recall"] >= 0.95 and held_out["precision"] >= 0.95
+
+
+TELEMETRY_PROBE = """
+import sys, torch, openvino as ov
+from pathlib import Path
+if sys.argv[1] == "off":
+    from exportctl.cell.reproducible import openvino_telemetry_off
+    openvino_telemetry_off()
+ov.convert_model(torch.nn.Conv2d(3, 4, 3).eval(), example_input=torch.zeros(1, 3, 8, 8))
+import nncf  # imports its own telemetry client too
+print(sorted(p.name for p in (Path.home() / "intel").glob("*")))
+"""
+
+
+def test_openvino_telemetry_is_declined_by_its_consent_file(tmp_path: Path) -> None:
+    """OPENVINO_TELEMETRY_OPT_OUT alone is ignored (a client id is made); the consent file the cell writes works."""
+    python = ensure_env("openvino")[0] / "bin" / "python"
+    seen = {}
+    for mode in ("env-only", "off"):
+        home = tmp_path / mode
+        home.mkdir()
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "OPENVINO_TELEMETRY_OPT_OUT": "1",
+               "PYTHONPATH": f"{ROOT}:{ROOT / 'exportctl' / 'cell' / 'site'}", "YOLO_OFFLINE": "1"}
+        done = subprocess.run([str(python), "-c", TELEMETRY_PROBE, mode], env=env, capture_output=True, text=True,
+                              timeout=300, check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+        seen[mode] = done.stdout.strip().splitlines()[-1]
+    assert "openvino_ga_cid" in seen["env-only"], seen
+    assert seen["off"] == "['openvino_telemetry']", seen
+    assert (tmp_path / "off" / "intel" / "openvino_telemetry").read_text() == "0"
