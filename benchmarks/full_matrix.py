@@ -55,7 +55,7 @@ def main() -> None:
         plan, *_ = exportctl(store_a, "plan", str(RECIPE))
         cells, parts = [], []
         for entry in plan["cells"]:
-            summary, wall, code = exportctl(store_a, "build", str(RECIPE), "--only", entry["cell"])
+            summary, wall, code = exportctl(store_a, "build", str(RECIPE), "--backend=local", "--only", entry["cell"])
             c = summary["cells"][0]
             rss = peak_rss_mib(store_a, summary["bundle"], c["cell"])
             v = c["validation"] or {}
@@ -72,7 +72,7 @@ def main() -> None:
             print(json.dumps(cells[-1]), flush=True)
         merged, *_ = exportctl(store_a, "merge", *parts)
         start = time.perf_counter()
-        full, _, code_b = exportctl(store_b, "build", str(RECIPE))
+        full, _, code_b = exportctl(store_b, "build", str(RECIPE), "--backend=local")
         results = {
             "cells": cells,
             "build_a_merged": merged["bundle"],

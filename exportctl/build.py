@@ -61,7 +61,8 @@ def build(recipe: Recipe, store: Store, runner: Runner, report: Report = lambda 
         report(f"env {toolchain}", "preparing")
         facts = runner.prepare(toolchain)
         environments.append(facts)
-        report(f"env {toolchain}", "created" if facts.get("created") else "ready")
+        state = "created" if facts.get("created") else "ready"
+        report(f"env {toolchain}", "image build failed" if facts.get("image_build") == "failed" else state)
 
     checkpoint_path, checkpoint_digest, demo = _checkpoint(recipe, plan, store, runner, report)
     images = validation_inputs(recipe)

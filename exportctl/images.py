@@ -23,6 +23,7 @@ from .locks import lock_digest, lock_path, platform_tag, wheel_sources
 from .pins import BasePin, pins
 from .runners.base import CELL_CODE, CELL_ENV, CELL_HOME, CELL_OUT, Job, cell_environment
 from .sources import CELL_DIR, IMAGES_DIR, PACKAGE_DIR, RUNTIMES_DIR, cell_code_digest
+from .store.atomic import link_or_copy
 
 CELL_UID = 10001  # the non-root user cells run as inside images
 INTERPRETER_PIN = "python"  # every image's cell interpreter comes from this pin (TensorRT copies it in)
@@ -103,7 +104,8 @@ def fetch_wheels(toolchain: str, dest: Path) -> None:
     cache = cache_root() / "wheels"
     cache.mkdir(parents=True, exist_ok=True)
     target = ["--only-binary", ":all:", "--python-version", pin.python, "--implementation", "cp",
-              "--abi", "cp" + pin.python.replace(".", ""), *(a for p in wheel_platforms(pin) for a in ("--platform", p))]
+              "--abi", "cp" + pin.python.replace(".", ""),
+              *(arg for platform in wheel_platforms(pin) for arg in ("--platform", platform))]
     common = [sys.executable, "-m", "pip", "download", "--isolated", "--no-deps",
               "--require-hashes", "--disable-pip-version-check", "--no-input", "--progress-bar", "off",
               *target, "--requirement", str(lock_path(toolchain))]
@@ -111,10 +113,12 @@ def fetch_wheels(toolchain: str, dest: Path) -> None:
                                                           if k in os.environ}})
     offline = [*common, "--no-index", "--find-links", str(cache), "--dest", str(dest)]
     with file_lock(cache / ".lock"):
-        if proc.run(offline, env=env).returncode == 0:
-            return
-        online = proc.run([*common, *wheel_sources(), "--dest", str(cache)], env=env)
-        done = proc.run(offline, env=env) if online.returncode == 0 else online
+        done = proc.run(offline, env=env)
+        if done.returncode != 0:
+            online = proc.run([*common, *wheel_sources(), "--dest", str(cache)], env=env)
+            done = proc.run(offline, env=env) if online.returncode == 0 else online
+        if done.returncode == 0:
+            _share_with_cache(dest, cache)
     if done.returncode != 0:
         raise errors.EnvironmentFailed(
             f"could not collect the wheels of {lock_path(toolchain).name} for Python {pin.python} "
@@ -122,6 +126,15 @@ def fetch_wheels(toolchain: str, dest: Path) -> None:
             hint="check that the wheel sources are reachable (EXPORTCTL_INDEX_URL, EXPORTCTL_FIND_LINKS); "
                  "a hash mismatch means a source serves different bytes than the lock pins",
         )
+
+
+def _share_with_cache(wheelhouse: Path, cache: Path) -> None:
+    """pip copies wheels; hard links to the cache's identical files keep each rendered context small."""
+    for wheel in wheelhouse.iterdir():
+        cached = cache / wheel.name
+        if cached.is_file() and digest_file(cached) == digest_file(wheel):
+            wheel.unlink()
+            link_or_copy(cached, wheel)
 
 
 def digest_tree(root: Path) -> str:

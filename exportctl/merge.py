@@ -54,7 +54,8 @@ def _same(what: str, a: Any, b: Any, first: BundleInfo, other: BundleInfo, hint:
 
 
 def _foreign(parts: Parts, platform: str) -> Parts:
-    """A part from another platform: its references and toolchains renamed under that platform."""
+    """A part from another platform: references and toolchains renamed under that platform, and its isolation
+    (a Mac has no bubblewrap: `--sandbox none`) recorded on its own cells rather than on the whole bundle."""
     refs = {}
     for title, raw in parts.references.items():
         renamed = title.replace("reference/", f"reference@{platform}/", 1)
@@ -62,6 +63,10 @@ def _foreign(parts: Parts, platform: str) -> Parts:
                                                 mt.ANNOTATION_FILEPATH: renamed}}
     parts.references = refs
     parts.toolchains = {f"{name}@{platform}": t for name, t in parts.toolchains.items()}
+    if parts.isolation_degraded:
+        parts.cells = {name: CellPart({**c.entry, "isolation_degraded": parts.isolation_degraded}, c.layers)
+                       for name, c in parts.cells.items()}
+        parts.isolation_degraded = None
     return parts
 
 
@@ -69,6 +74,8 @@ def merge_parts(infos: list[BundleInfo]) -> Parts:
     first, merged = infos[0], parts_of(infos[0])
     for info in infos[1:]:
         part = parts_of(info)
+        if part.platform != merged.platform:
+            part = _foreign(part, part.platform)
         for what, a, b, hint in (
             ("recipes", merged.recipe["digest"], part.recipe["digest"], "merge builds of the same recipe only"),
             ("checkpoints", merged.checkpoint, part.checkpoint, "merge builds of the same checkpoint only"),
@@ -81,8 +88,6 @@ def merge_parts(infos: list[BundleInfo]) -> Parts:
         if part.calibration is not None and merged.calibration is not None:
             _same("calibration sets", merged.calibration, part.calibration, first, info,
                   "build every part with the same calibration images")
-        if part.platform != merged.platform:
-            part = _foreign(part, part.platform)
         for title, raw in {**part.references, **part.locks}.items():
             mine = merged.references.get(title) or merged.locks.get(title)
             if mine is not None:

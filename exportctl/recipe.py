@@ -104,7 +104,12 @@ DEFAULT_TOLERANCES: dict[Precision, Tolerance] = {
         class_agreement_min=0.95, recall_min=0.9, precision_min=0.9,
     ),
 }
-_INT8_LIKE = Tolerance(cosine_min=0.95, box_iou_min=0.8, score_delta_max=0.15, class_agreement_min=0.8, recall_min=0.7)
+# Quantized cells gate on task metrics against the fp32 reference. Measured on the trained test detector (16 scenes,
+# 31 boxes; OpenVINO int8, LiteRT w8a32/int8/w8a16): recall 1.0, precision >= 0.969, classes 1.0, mean IoU >= 0.897,
+# max score delta <= 0.122, raw cosine >= 0.99975; a blank-image calibration gives recall 0. One missed box in ten
+# fails, as does any class flip in twenty; max_abs is not gated (low-score anchors move by tens of pixels).
+_INT8_LIKE = Tolerance(cosine_min=0.99, box_iou_min=0.8, score_delta_max=0.2, class_agreement_min=0.95,
+                       recall_min=0.9, precision_min=0.9)
 for _p in (Precision.int8, Precision.w8a16, Precision.w8a32):
     DEFAULT_TOLERANCES[_p] = _INT8_LIKE
 

@@ -64,7 +64,7 @@ def _finish(name: str) -> Callable[[Path], None]:
 FORMATS: dict[str, Format] = {
     "onnx": Format(_onnx, "model.onnx", ("fp32", "fp16")),
     "torchscript": Format(_torchscript, "model.torchscript", ("fp32",)),
-    "openvino": Format(_openvino, "model_openvino_model", ("fp32", "fp16", "int8")),
+    "openvino": Format(_openvino, "model_openvino_model", ("fp32", "fp16", "int8"), _finish("openvino")),
     "litert": Format(_litert, "model.tflite", ("fp32", "w8a32", "int8", "w8a16"), _finish("litert")),
     "coreml": Format(_coreml, "model.mlpackage", ("fp32", "fp16", "int8"), _finish("coreml")),
 }
@@ -82,6 +82,10 @@ def export(checkpoint: Path, fmt: str, precision: str, options: dict[str, Any], 
     Ultralytics' dataset loader, so no dataset is ever resolved or downloaded. `conf`/`iou` are the thresholds
     an embedded NMS stage gets (the recipe's validation settings, so it suppresses as validation does).
     """
+    if fmt == "tensorrt":  # not an Ultralytics export: ONNX through this module, then TensorRT's builder
+        from .tensorrt_engine import export_engine
+
+        return export_engine(checkpoint, precision, options, imgsz, batch, workdir, output_dir)
     spec = FORMATS.get(fmt)
     if spec is None:
         raise CellConfigError(f"unsupported export_format '{fmt}' (this cell supports: {', '.join(FORMATS)})")

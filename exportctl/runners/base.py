@@ -76,7 +76,9 @@ def cell_environment(job: Job, *, code_root: str = CELL_CODE, env_root: str = CE
         # One thread: float reductions then run in one order, so outputs do not depend on the core count.
         "OMP_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
-        "OPENVINO_TELEMETRY_OPT_OUT": "1",  # telemetry posts to an analytics host otherwise
+        # Documented opt-out, but openvino-telemetry 2025.2 ignores it: the OpenVINO cell also writes the
+        # consent file before OpenVINO loads (see cell/exporters.py). Kept for other versions.
+        "OPENVINO_TELEMETRY_OPT_OUT": "1",
         "EXPORTCTL_CELL": job.label or job.module,
     }
     env.update(job.extra_env)

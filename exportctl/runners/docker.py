@@ -95,14 +95,18 @@ class DockerRunner:
         except docker.errors.ImageNotFound:
             pass
         start, log, image_id, error = time.monotonic(), [], None, None
-        for chunk in self.client.api.build(path=str(context.path), tag=tag, buildargs=args, network_mode="none",
-                                           rm=True, forcerm=True, pull=False, decode=True,
-                                           labels={"dev.exportctl.context": context.digest}):
-            log.append(chunk.get("stream", ""))
-            image_id = chunk.get("aux", {}).get("ID", image_id)
-            if "error" in chunk:
-                error = chunk["error"]
-                log.append(error + "\n")
+        try:
+            for chunk in self.client.api.build(path=str(context.path), tag=tag, buildargs=args, network_mode="none",
+                                               rm=True, forcerm=True, pull=False, decode=True,
+                                               labels={"dev.exportctl.context": context.digest}):
+                log.append(chunk.get("stream", ""))
+                image_id = chunk.get("aux", {}).get("ID", image_id)
+                if "error" in chunk:
+                    error = chunk["error"]
+                    log.append(error + "\n")
+        except docker.errors.APIError as exc:  # refused before building (bad argument, daemon trouble)
+            error = str(exc)
+            log.append(error + "\n")
         if error is not None or image_id is None:
             tail = "\n".join("".join(log).splitlines()[-BUILD_LOG_TAIL:])
             missing = [arg for arg, ref in args.items() if not self._has_image(ref)]
@@ -128,13 +132,19 @@ class DockerRunner:
             self.prepare(job.toolchain)
         if job.toolchain in self._failed:
             return JobResult(errors.EXPORT_FAILED, self._failed[job.toolchain], 0.0)
+        import docker
+
         image = self._images[job.toolchain]
-        start = time.monotonic()  # creating and removing the container count: they are the backend's overhead
-        with _readable_inputs(job) as inputs, self._container(job, image["image"], inputs) as container:
-            container.start()
-            code = int(container.wait()["StatusCode"])
-            log = container.logs(stdout=True, stderr=True).decode(errors="replace")
         header = f"[exportctl] docker image {image['image']} ({image['image_id']})\n"
+        start = time.monotonic()  # creating and removing the container count: they are the backend's overhead
+        try:
+            with _readable_inputs(job) as inputs, self._container(job, image["image"], inputs) as container:
+                container.start()
+                code = int(container.wait()["StatusCode"])
+                log = container.logs(stdout=True, stderr=True).decode(errors="replace")
+        except docker.errors.APIError as exc:  # e.g. a GPU requested from a daemon without NVIDIA's runtime
+            return JobResult(errors.EXPORT_FAILED, f"{header}docker could not run the cell: {exc}\n",
+                             time.monotonic() - start)
         return JobResult(code, header + log, time.monotonic() - start)
 
     @contextmanager
@@ -177,7 +187,7 @@ def _pin_of(reference: str) -> str:
 def _readable_inputs(job: Job) -> Iterator[dict[str, Path]]:
     """Inputs the cell user could not read (a private checkpoint, say) are mounted from a readable copy."""
     with tempfile.TemporaryDirectory(prefix="exportctl-in-") as scratch:
-        inputs = {}
+        inputs: dict[str, Path] = {}
         for name, host in job.inputs.items():
             path = Path(host)
             if os.geteuid() == 0 and path.is_file() and not path.stat().st_mode & stat.S_IROTH:

@@ -32,6 +32,9 @@ def docker_host() -> Iterator[str]:
         pytest.skip(f"docker tier: no Docker daemon answers at {existing} and only root can start one "
                     "(run as root, or start dockerd and set DOCKER_HOST)")
     machine.ensure_packages()
+    if machine.ping(existing):  # installing docker.io started the system's daemon (where systemd runs)
+        yield existing
+        return
     run_dir = Path(tempfile.mkdtemp(prefix="exportctl-dockerd-"))
     started = machine.start_dockerd(run_dir, cache_root() / "docker-tier" / "data-root")
     try:

@@ -153,7 +153,8 @@ def test_containers_are_removed_after_failure_and_ctrl_c(tmp_path: Path, docker_
     script = (f"from pathlib import Path; from exportctl.runners.docker import DockerRunner; "
               f"from exportctl.runners import Job; DockerRunner().run(Job(toolchain='onnx', module='http.server', "
               f"args=(), inputs={{}}, output_dir=Path({str(out)!r}), source_date_epoch=0, label='ctrl-c-cell'))")
-    child = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env={**os.environ, **docker_env})
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env={**os.environ, **docker_env},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # its KeyboardInterrupt trace
     try:
         deadline = time.monotonic() + 120
         while not _labelled(docker_client, "ctrl-c-cell"):

@@ -55,7 +55,7 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> dict:
     store_a, store_b = base / "store-a", base / "store-b"
     for toolchain in ("torchscript", "onnx", "openvino", "litert", "coreml"):
         ensure_env(toolchain)  # once, before three processes would race to create them
-    full = _popen("build", recipe, "--json", store=store_a)
+    full = _popen("build", recipe, "--json", "--backend", "local", store=store_a)
     regen = subprocess.Popen([str(ensure_env("torchscript")[0] / "bin" / "python"),
                               str(ROOT / "tests" / "fixtures" / "make_detector.py"), str(base / "detector.pt")],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -154,11 +154,12 @@ def test_the_committed_detector_regenerates_byte_for_byte(matrix: dict) -> None:
 
 
 TELEMETRY_PROBE = """
-import sys, torch, openvino as ov
+import sys
 from pathlib import Path
 if sys.argv[1] == "off":
     from exportctl.cell.reproducible import openvino_telemetry_off
     openvino_telemetry_off()
+import torch, openvino as ov
 ov.convert_model(torch.nn.Conv2d(3, 4, 3).eval(), example_input=torch.zeros(1, 3, 8, 8))
 import nncf  # imports its own telemetry client too
 print(sorted(p.name for p in (Path.home() / "intel").glob("*")))

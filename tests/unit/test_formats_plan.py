@@ -145,11 +145,16 @@ def test_merge_refuses_other_recipes_and_cells_that_differ(tmp_path: Path) -> No
 def test_a_cell_from_another_platform_merges_in_and_records_where_it_ran(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "store", create=True)
     linux = _stored(store, _parts(store, ["onnx/fp32"]))
-    mac = _stored(store, _parts(store, ["coreml/fp32"], platform="darwin-arm64"))
+    mac_parts = _parts(store, ["coreml/fp32"], platform="darwin-arm64")
+    mac_parts.isolation_degraded = "no isolation at all (explicit --sandbox none)"  # no bubblewrap on macOS
+    mac = _stored(store, mac_parts)
     merged, parts = merge(store, [linux, mac])
     info = read_bundle(store, merged)
     where = {c["cell"]: c["platform"] for c in info.cells}
     assert where == {"coreml/fp32": "darwin-arm64", "onnx/fp32": "linux-x86_64"}
+    degraded = {c["cell"]: c.get("isolation_degraded") for c in info.cells}
+    assert degraded == {"coreml/fp32": mac_parts.isolation_degraded, "onnx/fp32": None}
+    assert "isolation_degraded" not in info.exportctl
     titles = {la.title for la in info.layers}
     assert {"reference/output0.npy", "reference@darwin-arm64/output0.npy",
             "lockfiles/coreml-darwin-arm64.txt", "lockfiles/torchscript-darwin-arm64.txt"} <= titles

@@ -107,7 +107,8 @@ glibc = "2.36"
 def test_an_entry_without_digest_is_refused_with_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "base-images.toml"
     path.write_text(PINS.format(digest="a" * 64))
-    with pytest.raises(errors.ConfigError, match=rf"{path}:10: base image 'bare' \(debian:bookworm-slim\) has no digest"):
+    refused = rf"{path}:10: base image 'bare' \(debian:bookworm-slim\) has no digest"
+    with pytest.raises(errors.ConfigError, match=refused):
         pins.load(path)
 
 

@@ -170,6 +170,8 @@ class CoreMLBackend:
 
         self._model = ct.models.MLModel(str(path), compute_units=ct.ComputeUnit.CPU_ONLY)
         spec = self._model.get_spec()
+        if spec.WhichOneof("Type") == "pipeline":
+            raise RuntimeUnavailable("an NMS pipeline outputs suppressed boxes, not the raw head: checked structurally")
         self._input = spec.description.input[0].name
         self._outputs = [o.name for o in spec.description.output]
 

@@ -1,0 +1,39 @@
+"""The OpenVINO, LiteRT and CoreML images: built by the Docker backend and giving the local backend's bytes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from exportctl import errors
+from tests.conftest import ROOT, exportctl
+from tests.fixtures.shapes import write_fixture_scenes
+
+pytestmark = pytest.mark.docker
+
+# One cell per new image; int8 also checks the calibration images reach a container read-only.
+CELLS = ("openvino/int8", "litert/w8a32", "coreml/fp32")
+
+
+def test_new_format_images_build_and_match_the_local_backend(tmp_path: Path, docker_env: dict[str, str]) -> None:
+    write_fixture_scenes(tmp_path / "scenes", calibration=32)
+    text = (ROOT / "recipes" / "full-matrix.yaml").read_text()
+    text = text.replace("../tests/fixtures/scenes", str(tmp_path / "scenes")).replace("count: 300", "count: 32")
+    recipe = tmp_path / "full-matrix.yaml"
+    recipe.write_text(text.replace("../tests/fixtures/detector.pt", str(ROOT / "tests" / "fixtures" / "detector.pt")))
+    only = [f"--only={cell}" for cell in CELLS]
+    built = {}
+    for backend, env in (("docker", docker_env), ("local", {})):
+        done = exportctl("build", recipe, "--json", "--backend", backend, *only, store=tmp_path / backend, env=env)
+        built[backend] = json.loads(done.stdout)
+    docker, local = built["docker"], built["local"]
+    assert docker["exit_code"] == local["exit_code"] == errors.OK
+    assert {c["cell"]: (c["status"], c["artifact"]) for c in docker["cells"]} == \
+        {c["cell"]: (c["status"], c["artifact"]) for c in local["cells"]}
+    assert docker["bundle"] == local["bundle"]
+    run = json.loads(exportctl("show", docker["bundle"], "--json", store=tmp_path / "docker").stdout)["runs"][0]
+    images = {e["toolchain"]: e for e in run["environments"]}
+    assert {"openvino", "litert", "coreml"} <= set(images)
+    assert all(images[t]["image"].startswith(f"exportctl/{t}:") for t in ("openvino", "litert", "coreml"))
