@@ -9,9 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -76,32 +74,6 @@ def test_rendered_context_builds_without_network_from_the_local_base(tmp_path: P
         assert config["Labels"]["org.opencontainers.image.source"] == "images/onnx/Dockerfile.j2"
     finally:
         docker_client.images.remove(tag, force=True)
-
-
-@pytest.fixture
-def listener() -> Iterator[tuple[int, list[object]]]:
-    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    server.bind(("0.0.0.0", 0))
-    server.listen(4)
-    server.settimeout(0.2)
-    accepted: list[object] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                continue
-            accepted.append(conn)
-            conn.close()
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield server.getsockname()[1], accepted
-    stop.set()
-    thread.join(timeout=2)
-    server.close()
 
 
 def _host_address() -> str:

@@ -3,10 +3,6 @@ unshare cells, and reachable without a sandbox (so the probe can tell the differ
 
 from __future__ import annotations
 
-import socket
-import threading
-from collections.abc import Iterator
-
 import pytest
 
 from exportctl import errors
@@ -14,32 +10,6 @@ from exportctl.doctor import probe
 from exportctl.runners import sandbox
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def listener() -> Iterator[tuple[int, list[object]]]:
-    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    server.bind(("127.0.0.1", 0))
-    server.listen(4)
-    server.settimeout(0.2)
-    accepted: list[object] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                continue
-            accepted.append(conn)
-            conn.close()
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield server.getsockname()[1], accepted
-    stop.set()
-    thread.join(timeout=2)
-    server.close()
 
 
 @pytest.mark.parametrize("kind", ["bwrap", "unshare"])
