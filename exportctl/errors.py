@@ -73,10 +73,6 @@ class RecipeError(ConfigError):
         super().__init__(f"{where}recipe field '{field}': {problem}", hint=hint)
 
 
-class CheckpointError(ConfigError):
-    pass
-
-
 class SandboxUnavailable(ExportctlError):
     exit_code = SANDBOX_UNAVAILABLE
 
