@@ -36,7 +36,7 @@ def schema(session: nox.Session) -> None:
 @nox.session(python=False)
 def lock(session: nox.Session) -> None:
     """Re-resolve every toolchain lock with uv: hash-locked, torch pinned to the CPU build, torchvision dropped."""
-    from exportctl.locks import find_links
+    from exportctl.env.locks import find_links
 
     tag, uv_platform = LOCK_PLATFORM
     sources = [arg for link in find_links() for arg in ("--find-links", link)]
@@ -64,7 +64,7 @@ def update_pins(session: nox.Session) -> None:
     import shutil
 
     from exportctl import proc
-    from exportctl.pins import PINS_FILE, load, with_digest
+    from exportctl.env.pins import PINS_FILE, load, with_digest
 
     def resolve(ref: str) -> str | None:
         if shutil.which("docker"):

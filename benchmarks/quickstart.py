@@ -52,7 +52,7 @@ def main() -> None:
         sys.path.insert(0, str(ROOT))
         if "EXPORTCTL_CACHE" in env:
             os.environ["EXPORTCTL_CACHE"] = env["EXPORTCTL_CACHE"]
-        from exportctl import envs
+        from exportctl.env import uvenv as envs
 
         checkpoint = Path(scratch) / "hand" / "model.pt"
         checkpoint.parent.mkdir()

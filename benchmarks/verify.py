@@ -25,14 +25,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from exportctl.bundle_info import read_bundle  # noqa: E402
+from exportctl import catalog as index  # noqa: E402
+from exportctl.bundle.read import read_bundle  # noqa: E402
 from exportctl.canonical import digest_file  # noqa: E402
-from exportctl.signing import keygen, sign_bundle  # noqa: E402
-from exportctl.store import index  # noqa: E402
 from exportctl.store import mediatypes as mt  # noqa: E402
 from exportctl.store import referrers as ref  # noqa: E402
 from exportctl.store.layout import Store  # noqa: E402
-from exportctl.verify import verify_layout, verify_stored  # noqa: E402
+from exportctl.trust.signing import keygen, sign_bundle  # noqa: E402
+from exportctl.trust.verify import verify_layout, verify_stored  # noqa: E402
 from tests.unit.test_signing import fake_bundle  # noqa: E402  (the same bundle shape the tests use)
 
 

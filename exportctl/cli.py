@@ -12,9 +12,9 @@ from typing import Any
 import click
 from rich.console import Console
 
-from . import __version__, errors
-from .recipe import load_recipe
-from .store.layout import Store, default_store_root
+from exportctl import __version__, errors
+from exportctl.recipe.model import load_recipe
+from exportctl.store.layout import Store, default_store_root
 
 console = Console(stderr=True)
 out = Console()
@@ -76,8 +76,8 @@ RECIPE = click.argument("recipe", type=click.Path(path_type=Path))
 def build(ctx: click.Context, recipe: Path, backend: str, sandbox: str, only: tuple[str, ...],
           sign_key: Path | None, sigstore: bool, as_json: bool) -> None:
     """Build every cell of RECIPE, validate it, and store the bundle."""
-    from .build import build as run_build
-    from .runners import get_runner
+    from exportctl.build.pipeline import build as run_build
+    from exportctl.runners import get_runner
 
     loaded = load_recipe(recipe)
     runner = get_runner(backend, sandbox=sandbox)
@@ -89,7 +89,7 @@ def build(ctx: click.Context, recipe: Path, backend: str, sandbox: str, only: tu
                 console.print(f"  [cyan]{step}[/] {msg}", highlight=False)
         outcome = run_build(loaded, store, runner, report, only=only)
     if sign_key is not None or sigstore:
-        from .signing import sign_bundle
+        from exportctl.trust.signing import sign_bundle
 
         sign_bundle(store, outcome.digest, key=sign_key, sigstore=sigstore)
     summary = views.build_summary(outcome)
@@ -109,7 +109,7 @@ def build(ctx: click.Context, recipe: Path, backend: str, sandbox: str, only: tu
 @_handle_errors
 def plan(ctx: click.Context, recipe: Path, as_json: bool) -> None:
     """Show the cells RECIPE would build and which are already cached."""
-    from .plan import make_plan
+    from exportctl.plan.matrix import make_plan
 
     made = make_plan(load_recipe(recipe))
     store = _store(ctx)
@@ -143,7 +143,7 @@ def show(ctx: click.Context, digest: str, as_json: bool) -> None:
 @_handle_errors
 def verify(ctx: click.Context, target: str, key: Path | None, as_json: bool) -> None:
     """Re-hash a bundle (stored, or exported to DIR) and check its provenance and signatures (see exit codes)."""
-    from .verify import render, verify_layout, verify_stored
+    from exportctl.trust.verify import render, verify_layout, verify_stored
 
     report = (verify_layout(Path(target), key) if Path(target).is_dir()
               else verify_stored(_store(ctx, create=False), target, key))
@@ -158,7 +158,7 @@ def verify(ctx: click.Context, target: str, key: Path | None, as_json: bool) -> 
 @_handle_errors
 def export_bundle(ctx: click.Context, digest: str, dest: Path, as_json: bool) -> None:
     """Write a bundle as a standalone OCI layout in DEST (readable by skopeo, oras, registries)."""
-    from .store.referrers import export
+    from exportctl.store.referrers import export
 
     store = _store(ctx, create=False)
     full = store.resolve(digest).digest
@@ -183,7 +183,7 @@ def cat_blob(ctx: click.Context, digest: str) -> None:
 @_handle_errors
 def doctor(sandbox: str, as_json: bool) -> None:
     """Run a probe cell and report what it can reach (network, writable paths, environment)."""
-    from .doctor import probe
+    from exportctl.doctor import probe
 
     report = probe(sandbox)
     _emit(as_json, report, lambda: out.print_json(json.dumps(report)))
@@ -204,7 +204,7 @@ def schema(out_path: Path | None) -> None:
 
 
 def recipe_schema() -> dict[str, Any]:
-    from .recipe import Recipe
+    from exportctl.recipe.model import Recipe
 
     data = Recipe.model_json_schema(mode="validation")
     data["$schema"] = "https://json-schema.org/draft/2020-12/schema"
@@ -212,7 +212,7 @@ def recipe_schema() -> dict[str, Any]:
     return data
 
 
-from . import (  # noqa: E402,F401  (each registers its subcommands on `main`)
+from exportctl import (  # noqa: E402,F401  (each registers its subcommands on `main`)
     cli_audit,
     cli_formats,
     cli_images,

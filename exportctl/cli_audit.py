@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from . import errors
-from .cli import JSON, _emit, _handle_errors, _store, console, main, out
+from exportctl import errors
+from exportctl.cli import JSON, _emit, _handle_errors, _store, console, main, out
 
 
 @main.command()
@@ -23,7 +23,7 @@ from .cli import JSON, _emit, _handle_errors, _store, console, main, out
 @_handle_errors
 def keygen(private: Path, public: Path | None, as_json: bool) -> None:
     """Write a new EC P-256 signing key pair (private key file mode 0600)."""
-    from .signing import keygen as make
+    from exportctl.trust.signing import keygen as make
 
     public = public or private.with_name(private.name.removesuffix(".pem") + ".pub.pem")
     keyid = make(private, public)
@@ -41,7 +41,7 @@ def keygen(private: Path, public: Path | None, as_json: bool) -> None:
 @_handle_errors
 def sign(ctx: click.Context, digest: str, key: Path | None, sigstore: bool, as_json: bool) -> None:
     """Sign a bundle in the model-signing format; its first signature also attaches SLSA provenance."""
-    from .signing import sign_bundle
+    from exportctl.trust.signing import sign_bundle
 
     data = sign_bundle(_store(ctx, create=False), digest, key=key, sigstore=sigstore)
     _emit(as_json, data, lambda: out.print(
@@ -74,7 +74,7 @@ def list_bundles(ctx: click.Context, checkpoint: str | None, fmt: str | None, si
     """List the bundles in the store (answered from the store's index, which follows the store)."""
     from rich.table import Table
 
-    from .store import index
+    from exportctl import catalog as index
 
     rows = index.query(_store(ctx), checkpoint=checkpoint, fmt=fmt, since=_since(since), signed_by=signed_by)
 
@@ -97,7 +97,7 @@ def list_bundles(ctx: click.Context, checkpoint: str | None, fmt: str | None, si
 @_handle_errors
 def index_command(ctx: click.Context, rebuild: bool, as_json: bool) -> None:
     """Bring the store's SQLite index up to date (--rebuild: from scratch) and count what it holds."""
-    from .store import index
+    from exportctl import catalog as index
 
     store = _store(ctx)
     counts = index.rebuild(store) if rebuild else {"bundles": len(index.query(store))}
@@ -112,8 +112,8 @@ def index_command(ctx: click.Context, rebuild: bool, as_json: bool) -> None:
 @_handle_errors
 def audit(ctx: click.Context, digest: str, as_json: bool) -> None:
     """One page on a bundle: recipe, checkpoint, toolchains, validation, signatures, provenance, runs."""
-    from .audit import audit as collect
-    from .audit import render
+    from exportctl.views.audit import audit as collect
+    from exportctl.views.audit import render
 
     data = collect(_store(ctx, create=False), digest)
     _emit(as_json, data, lambda: render(out, data))
@@ -127,8 +127,8 @@ def audit(ctx: click.Context, digest: str, as_json: bool) -> None:
 @_handle_errors
 def diff(ctx: click.Context, a: str, b: str, as_json: bool) -> None:
     """What changed from bundle A to bundle B: recipe, lock pins, images, artifacts, validation metrics."""
-    from .diff import diff as compare
-    from .diff import render
+    from exportctl.bundle.diff import diff as compare
+    from exportctl.bundle.diff import render
 
     data = compare(_store(ctx, create=False), a, b)
     _emit(as_json, data, lambda: render(out, data))
@@ -150,7 +150,7 @@ def diff(ctx: click.Context, a: str, b: str, as_json: bool) -> None:
 def rebuild(ctx: click.Context, digest: str, check: bool, checkpoint: Path | None, inputs: Path | None,
             sandbox: str, keep: Path | None, as_json: bool) -> None:
     """Rebuild a bundle from what it recorded into a scratch store and report, cell by cell, identical or not."""
-    from .rebuild import rebuild_check
+    from exportctl.build.rebuild import rebuild_check
 
     with console.status("rebuilding", spinner="dots") as status:
         data = rebuild_check(_store(ctx, create=False), digest, checkpoint=checkpoint, inputs=inputs,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .cli import JSON, _emit, _handle_errors, _store, main, out
+from exportctl.cli import JSON, _emit, _handle_errors, _store, main, out
 
 
 @main.command()
@@ -14,7 +14,7 @@ from .cli import JSON, _emit, _handle_errors, _store, main, out
 @_handle_errors
 def merge(ctx: click.Context, bundles: tuple[str, ...], as_json: bool) -> None:
     """Combine BUNDLES (partial builds of one recipe and checkpoint, e.g. `build --only`) into one bundle."""
-    from .merge import merge as run_merge
+    from exportctl.bundle.merge import merge as run_merge
 
     digest, parts = run_merge(_store(ctx, create=False), list(bundles))
     cells = [{"cell": name, "platform": p.entry.get("platform"), "status": p.entry.get("status")}

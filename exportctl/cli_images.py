@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from . import errors
-from .cli import JSON, RECIPE, _emit, _handle_errors, main, out
-from .recipe import load_recipe
+from exportctl import errors
+from exportctl.cli import JSON, RECIPE, _emit, _handle_errors, main, out
+from exportctl.recipe.model import load_recipe
 
 
 @main.command()
@@ -19,8 +19,8 @@ from .recipe import load_recipe
 @_handle_errors
 def render(recipe: Path, out_dir: Path, as_json: bool) -> None:
     """Write the Docker build context of every toolchain RECIPE needs: Dockerfile, lock, wheelhouse, cell code."""
-    from . import images
-    from .plan import make_plan
+    from exportctl.env import images
+    from exportctl.plan.matrix import make_plan
 
     toolchains = make_plan(load_recipe(recipe)).toolchains
     taken = [t for t in toolchains if (out_dir / t).exists()]

@@ -7,10 +7,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from . import errors
-from .runners import Job, get_runner
-from .runners.base import CELL_OUT
-from .toolchains import REFERENCE_TOOLCHAIN
+from exportctl import errors
+from exportctl.runners import Job, get_runner
+from exportctl.runners.base import CELL_OUT
+from exportctl.toolchains import REFERENCE_TOOLCHAIN
 
 
 def probe(sandbox: str = "auto", toolchain: str = REFERENCE_TOOLCHAIN,

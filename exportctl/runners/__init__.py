@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .. import errors
-from .base import Job, JobResult, Runner
+from exportctl import errors
+from exportctl.runners.base import Job, JobResult, Runner
 
 BACKENDS = ("local", "docker")
 
@@ -11,12 +11,12 @@ BACKENDS = ("local", "docker")
 def get_runner(backend: str = "auto", *, sandbox: str = "auto") -> Runner:
     """`auto` prefers Docker when a daemon answers a ping, else the local sandbox."""
     if backend == "docker" or backend == "auto":
-        from .docker import DockerRunner, daemon_reachable
+        from exportctl.runners.docker import DockerRunner, daemon_reachable
 
         if backend == "docker" or daemon_reachable():
             return DockerRunner()
     if backend in ("auto", "local"):
-        from .local import LocalRunner
+        from exportctl.runners.local import LocalRunner
 
         return LocalRunner(sandbox)
     raise errors.BackendUnavailable(f"unknown backend '{backend}'", hint=f"use one of: auto, {', '.join(BACKENDS)}")

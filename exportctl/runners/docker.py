@@ -18,10 +18,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .. import errors, images
-from ..canonical import digest_value, short
-from ..toolchains import REGISTRY
-from .base import CELL_ENV, CELL_IN, CELL_OUT, Job, JobResult, cell_environment
+from exportctl import errors
+from exportctl.canonical import digest_value, short
+from exportctl.env import images
+from exportctl.runners.base import CELL_ENV, CELL_IN, CELL_OUT, Job, JobResult, cell_environment
+from exportctl.toolchains import REGISTRY
 
 PING_TIMEOUT = 5
 BUILD_LOG_TAIL = 12  # the build's own tail; the message must fit in the 20 lines a failed cell shows
@@ -178,7 +179,7 @@ class DockerRunner:
 
 
 def _pin_of(reference: str) -> str:
-    from ..pins import pins
+    from exportctl.env.pins import pins
 
     return next(p.name for p in pins().values() if p.reference == reference)
 

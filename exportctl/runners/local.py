@@ -8,10 +8,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .. import envs, proc
-from ..sources import PACKAGE_DIR, RUNTIMES_DIR
-from . import sandbox
-from .base import CELL_ENV, CELL_IN, CELL_OUT, Job, JobResult, cell_environment
+from exportctl import proc
+from exportctl.env import uvenv as envs
+from exportctl.paths import PACKAGE_DIR, RUNTIMES_DIR
+from exportctl.runners import sandbox
+from exportctl.runners.base import CELL_ENV, CELL_IN, CELL_OUT, Job, JobResult, cell_environment
 
 
 class LocalRunner:

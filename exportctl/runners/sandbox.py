@@ -11,8 +11,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from .. import errors
-from .base import CELL_CODE, CELL_ENV, CELL_HOME, CELL_IN, CELL_OUT
+from exportctl import errors
+from exportctl.runners.base import CELL_CODE, CELL_ENV, CELL_HOME, CELL_IN, CELL_OUT
 
 SANDBOXES = ("bwrap", "unshare", "none")
 _ETC_FILES = {

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import difflib
 
-from . import coreml, litert, onnx, openvino, tensorrt, torchscript
-from .base import Options, Toolchain
+from exportctl.toolchains import coreml, litert, onnx, openvino, tensorrt, torchscript
+from exportctl.toolchains.base import Options, Toolchain
 
 REGISTRY: dict[str, Toolchain] = {
     t.name: t for t in (onnx.TOOLCHAIN, torchscript.TOOLCHAIN, openvino.TOOLCHAIN, litert.TOOLCHAIN, coreml.TOOLCHAIN,

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from ..recipe import Precision
+from exportctl.recipe.model import Precision
 
 
 class Options(BaseModel):

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..recipe import Precision
-from .base import Options, unsupported
+from exportctl.recipe.model import Precision
+from exportctl.toolchains.base import Options, unsupported
 
 
 class CoreMLOptions(Options):

@@ -10,8 +10,8 @@ from typing import Any
 
 from pydantic import Field
 
-from ..recipe import Precision
-from .base import Options, unsupported
+from exportctl.recipe.model import Precision
+from exportctl.toolchains.base import Options, unsupported
 
 
 class OnnxOptions(Options):

@@ -16,9 +16,9 @@ from typing import Any
 
 from pydantic import Field
 
-from .. import proc
-from ..recipe import Precision
-from .base import Options, unsupported
+from exportctl import proc
+from exportctl.recipe.model import Precision
+from exportctl.toolchains.base import Options, unsupported
 
 
 class TensorRTOptions(Options):

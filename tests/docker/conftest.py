@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from exportctl.envs import cache_root
+from exportctl.env.uvenv import cache_root
 
 from . import daemon as machine
 
@@ -53,7 +53,7 @@ def _tidy(host: str) -> None:
     """
     import docker
 
-    from exportctl.locks import lock_digest
+    from exportctl.env.locks import lock_digest
     from exportctl.toolchains import REGISTRY
 
     client = docker.DockerClient(base_url=host, timeout=120)

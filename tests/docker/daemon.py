@@ -19,7 +19,7 @@ from pathlib import Path
 
 from exportctl import proc
 from exportctl.canonical import digest_value, short
-from exportctl.envs import cache_root
+from exportctl.env.uvenv import cache_root
 
 BASE_REPOSITORY, BASE_TAG = "exportctl-base", "bookworm-python3.11"
 BASE_IMAGE = f"{BASE_REPOSITORY}:{BASE_TAG}"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from exportctl import errors
-from exportctl.locks import lock_digest
+from exportctl.env.locks import lock_digest
 from exportctl.runners import Job
 from tests.conftest import QUICKSTART, ROOT, exportctl
 

@@ -10,7 +10,7 @@ import pytest
 
 from exportctl import errors
 from exportctl.cell.tensorrt_engine import split_header
-from exportctl.pins import pins
+from exportctl.env.pins import pins
 from exportctl.toolchains.tensorrt import gpu_missing
 from tests.conftest import exportctl
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from exportctl import errors
-from exportctl.envs import ensure_env
-from exportctl.locks import platform_tag
-from exportctl.recipe import DEFAULT_TOLERANCES, Precision
+from exportctl.env.locks import platform_tag
+from exportctl.env.uvenv import ensure_env
+from exportctl.recipe.model import DEFAULT_TOLERANCES, Precision
 from tests.conftest import ROOT, build_json, exportctl
 from tests.fixtures.shapes import write_fixture_scenes, write_scenes
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from exportctl import errors
-from exportctl.bundle import CellPart, Parts, compose
-from exportctl.bundle_info import read_bundle
-from exportctl.merge import merge
-from exportctl.plan import make_plan
-from exportctl.recipe import parse_recipe
+from exportctl.bundle.assemble import CellPart, Parts, compose
+from exportctl.bundle.merge import merge
+from exportctl.bundle.read import read_bundle
+from exportctl.plan.matrix import make_plan
+from exportctl.recipe.model import parse_recipe
 from exportctl.store import mediatypes as mt
 from exportctl.store.layout import Store
 from tests.fixtures.shapes import write_scenes

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from exportctl import errors, images, pins
-from exportctl.locks import lock_digest
+from exportctl import errors
+from exportctl.env import images, pins
+from exportctl.env.locks import lock_digest
+from exportctl.paths import IMAGES_DIR
 from exportctl.runners import get_runner
 from exportctl.runners.base import Job, cell_environment
-from exportctl.sources import IMAGES_DIR
 from exportctl.toolchains import REGISTRY
 from tests.conftest import QUICKSTART, check_golden, exportctl
 

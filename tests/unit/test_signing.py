@@ -20,13 +20,13 @@ from pathlib import Path
 import pytest
 
 from exportctl import errors
-from exportctl.bundle_info import read_bundle
+from exportctl.bundle.read import read_bundle
 from exportctl.canonical import canonical_json, digest_bytes
-from exportctl.provenance import statement
-from exportctl.signing import KeySigner, keygen, sign_bundle
 from exportctl.store import mediatypes as mt
 from exportctl.store import referrers as ref
 from exportctl.store.layout import Store
+from exportctl.trust.provenance import statement
+from exportctl.trust.signing import KeySigner, keygen, sign_bundle
 from tests.conftest import exportctl as _exportctl
 
 
@@ -71,7 +71,7 @@ def fake_bundle(store: Store, salt: str = "", *, formats: tuple[str, ...] = ("on
     config_desc = store.put_bytes(canonical_json(config), mt.MODEL_CONFIG)
     manifest = {"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST, "artifactType": mt.MODEL_ARTIFACT_TYPE,
                 "config": config_desc.to_json(), "layers": layers}
-    digest = store.add_manifest(manifest, {"dev.exportctl.recipe": "tiny"}).digest
+    digest = store.add_manifest(manifest, {"dev.exportctl.recipe.model": "tiny"}).digest
     store.add_run_record(digest, {"bundle": digest, "exportctl_version": "0.1.0", "started": started,
                                   "finished": started.replace("10:00:00", "10:00:30"),
                                   "isolation": {"backend": "local", "sandbox": "bwrap"},

@@ -13,12 +13,12 @@ from pathlib import Path
 import jwt
 import pytest
 
+from exportctl import catalog as index
 from exportctl import errors
-from exportctl.diff import parse_pins
-from exportctl.signing import keygen, sign_bundle
-from exportctl.store import index
+from exportctl.bundle.diff import parse_pins
 from exportctl.store import referrers as ref
 from exportctl.store.layout import Store
+from exportctl.trust.signing import keygen, sign_bundle
 from tests.unit.test_signing import exportctl, fake_bundle, snapshot
 
 

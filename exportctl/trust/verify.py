@@ -18,15 +18,15 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from . import errors
-from .bundle_info import BundleInfo, read_bundle
-from .canonical import digest_file, is_digest
-from .provenance import PAYLOAD_TYPE, check_subjects, envelope_of, open_envelope, pae
-from .signing import _hash_for, _hashing, keyid, load_public_key, scratch
-from .store import mediatypes as mt
-from .store import referrers as ref
-from .store.layout import Store
-from .store.tarball import safe_extract
+from exportctl import errors
+from exportctl.bundle.read import BundleInfo, read_bundle
+from exportctl.canonical import digest_file, is_digest
+from exportctl.store import mediatypes as mt
+from exportctl.store import referrers as ref
+from exportctl.store.layout import Store
+from exportctl.store.tarball import safe_extract
+from exportctl.trust.provenance import PAYLOAD_TYPE, check_subjects, envelope_of, open_envelope, pae
+from exportctl.trust.signing import _hash_for, _hashing, keyid, load_public_key, scratch
 
 _LAYOUT_VERSION = "1.0.0"
 

@@ -14,9 +14,9 @@ import platform
 import sys
 from pathlib import Path
 
-from . import errors
-from .canonical import digest_file
-from .sources import LOCKFILES_DIR
+from exportctl import errors
+from exportctl.canonical import digest_file
+from exportctl.paths import LOCKFILES_DIR
 
 _PIP_CONFIG_FILES = ("/etc/pip.conf", "/etc/xdg/pip/pip.conf", "~/.config/pip/pip.conf", "~/.pip/pip.conf")
 

@@ -13,9 +13,9 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import errors
-from .canonical import is_digest
-from .sources import IMAGES_DIR
+from exportctl import errors
+from exportctl.canonical import is_digest
+from exportctl.paths import IMAGES_DIR
 
 PINS_FILE = IMAGES_DIR / "base-images.toml"
 REQUIRED = ("image", "tag", "python", "glibc")

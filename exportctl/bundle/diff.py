@@ -12,10 +12,10 @@ from typing import Any
 
 from rich.console import Console
 
-from .bundle_info import BundleInfo, read_bundle, read_json_layer, recipe_of
-from .canonical import short
-from .store import mediatypes as mt
-from .store.layout import Store
+from exportctl.bundle.read import BundleInfo, read_bundle, read_json_layer, recipe_of
+from exportctl.canonical import short
+from exportctl.store import mediatypes as mt
+from exportctl.store.layout import Store
 
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==([^\s;\\]+)")
 _HASH = re.compile(r"--hash=(sha256:[0-9a-f]{64})")

@@ -13,11 +13,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from . import errors
-from .bundle import CellPart, Parts, compose
-from .bundle_info import BundleInfo, read_bundle
-from .store import mediatypes as mt
-from .store.layout import Store
+from exportctl import errors
+from exportctl.bundle.assemble import CellPart, Parts, compose
+from exportctl.bundle.read import BundleInfo, read_bundle
+from exportctl.store import mediatypes as mt
+from exportctl.store.layout import Store
 
 
 def _raw_layers(info: BundleInfo) -> list[dict[str, Any]]:
@@ -115,11 +115,11 @@ def merge(store: Store, refs: list[str]) -> tuple[str, Parts]:
     infos = [read_bundle(store, store.resolve(ref).digest) for ref in refs]
     parts = merge_parts(infos)
     manifest = compose(store, parts)
-    desc = store.add_manifest(manifest, {"dev.exportctl.recipe": parts.name})
+    desc = store.add_manifest(manifest, {"dev.exportctl.recipe.model": parts.name})
     now = dt.datetime.now(dt.UTC).isoformat()
     store.add_run_record(desc.digest, {"bundle": desc.digest, "recipe": parts.name, "started": now, "finished": now,
                                        "merged_from": [i.digest for i in infos]})
-    from .store import index as store_index
+    from exportctl import catalog as store_index
 
     store_index.record(store, desc.digest)
     return desc.digest, parts

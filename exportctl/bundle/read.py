@@ -10,9 +10,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import VerifyFailed
-from .store import mediatypes as mt
-from .store.layout import Store
+from exportctl.errors import VerifyFailed
+from exportctl.store import mediatypes as mt
+from exportctl.store.layout import Store
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import EXPORTER_VERSION
-from .actions import ActionResult
-from .canonical import canonical_json
-from .locks import lock_digest, lock_path, platform_tag
-from .plan import Cell, Plan
-from .sources import cell_code_digest
-from .store import mediatypes as mt
-from .store.layout import Descriptor, Store
+from exportctl import EXPORTER_VERSION
+from exportctl.build.actions import ActionResult
+from exportctl.canonical import canonical_json
+from exportctl.env.locks import lock_digest, lock_path, platform_tag
+from exportctl.paths import cell_code_digest
+from exportctl.plan.matrix import Cell, Plan
+from exportctl.store import mediatypes as mt
+from exportctl.store.layout import Descriptor, Store
 
 CELL_FILES = {"metadata.json": (mt.WEIGHT_CONFIG_RAW, "metadata"), "validation.json": (mt.VALIDATION, "validation")}
 

@@ -17,13 +17,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from . import errors
-from .bundle_info import BundleInfo, read_bundle, recipe_of
-from .canonical import canonical_json, digest_file, short
-from .locks import lock_digest, lock_path
-from .sources import cell_code_digest
-from .store import mediatypes as mt
-from .store.layout import Store
+from exportctl import errors
+from exportctl.bundle.read import BundleInfo, read_bundle, recipe_of
+from exportctl.canonical import canonical_json, digest_file, short
+from exportctl.env.locks import lock_digest, lock_path
+from exportctl.paths import cell_code_digest
+from exportctl.store import mediatypes as mt
+from exportctl.store.layout import Store
 
 ROLES = (mt.Role.ARTIFACT, mt.Role.METADATA, mt.Role.VALIDATION)
 
@@ -115,9 +115,9 @@ def compare(a: BundleInfo, b: BundleInfo) -> list[dict[str, Any]]:
 def rebuild_check(store: Store, ref_text: str, *, checkpoint: Path | None = None, inputs: Path | None = None,
                   backend: str = "local", sandbox: str = "auto", keep: Path | None = None,
                   report: Any = lambda step, msg: None) -> dict[str, Any]:
-    from .build import build
-    from .recipe import parse_recipe
-    from .runners import get_runner
+    from exportctl.build.pipeline import build
+    from exportctl.recipe.model import parse_recipe
+    from exportctl.runners import get_runner
 
     digest = store.resolve(ref_text).digest
     info = read_bundle(store, digest)

@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import errors, proc
-from .canonical import short
-from .locks import lock_digest, lock_path, wheel_sources
+from exportctl import errors, proc
+from exportctl.canonical import short
+from exportctl.env.locks import lock_digest, lock_path, wheel_sources
 
 MARKER = ".exportctl-env.json"
 # How to reach a wheel source (TLS roots, proxies): never what gets installed, so uv may see them.

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from exportctl.bundle_info import read_bundle
+from exportctl.bundle.read import read_bundle
 from exportctl.canonical import digest_bytes
 from exportctl.errors import ExportctlError, StoreError
 from exportctl.store import mediatypes as mt

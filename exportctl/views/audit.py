@@ -12,14 +12,14 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from . import errors
-from .bundle_info import read_bundle, read_json_layer, recipe_of
-from .canonical import short
-from .provenance import envelope_of, open_envelope
-from .store import mediatypes as mt
-from .store import referrers as ref
-from .store.layout import Store
-from .verify import verify_stored
+from exportctl import errors
+from exportctl.bundle.read import read_bundle, read_json_layer, recipe_of
+from exportctl.canonical import short
+from exportctl.store import mediatypes as mt
+from exportctl.store import referrers as ref
+from exportctl.store.layout import Store
+from exportctl.trust.provenance import envelope_of, open_envelope
+from exportctl.trust.verify import verify_stored
 
 
 def _metrics(validation: dict[str, Any] | None) -> dict[str, Any]:

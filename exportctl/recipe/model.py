@@ -16,8 +16,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from . import errors
-from .yaml_positions import key_lines
+from exportctl import errors
+from exportctl.recipe.positions import key_lines
 
 DEFAULT_SOURCE_DATE_EPOCH = 315532800  # 1980-01-01: the earliest time a zip entry can carry
 

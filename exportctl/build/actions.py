@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import errors
-from .canonical import digest_value
-from .runners import Job, Runner
-from .store.layout import Descriptor, Store
-from .store.mediatypes import WEIGHT_TAR
-from .store.tarball import write_canonical_tar
+from exportctl import errors
+from exportctl.canonical import digest_value
+from exportctl.runners import Job, Runner
+from exportctl.store.layout import Descriptor, Store
+from exportctl.store.mediatypes import WEIGHT_TAR
+from exportctl.store.tarball import write_canonical_tar
 
 # Exit codes whose outputs are worth keeping: success, and "exported but outside tolerances" (deterministic).
 CACHEABLE = (errors.OK, errors.VALIDATION_FAILED)

@@ -14,16 +14,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import __version__, bundle, errors
-from .actions import CACHEABLE, ActionResult, run_action
-from .canonical import canonical_json
-from .plan import Cell, Plan, make_plan, validation_inputs
-from .recipe import Recipe
-from .runners import Job, Runner
-from .runners.base import CELL_IN, CELL_OUT
-from .store import index as store_index
-from .store.layout import Store
-from .toolchains import REFERENCE_TOOLCHAIN
+from exportctl import __version__, errors
+from exportctl import catalog as store_index
+from exportctl.build.actions import CACHEABLE, ActionResult, run_action
+from exportctl.bundle import assemble as bundle
+from exportctl.canonical import canonical_json
+from exportctl.plan.matrix import Cell, Plan, make_plan, validation_inputs
+from exportctl.recipe.model import Recipe
+from exportctl.runners import Job, Runner
+from exportctl.runners.base import CELL_IN, CELL_OUT
+from exportctl.store.layout import Store
+from exportctl.toolchains import REFERENCE_TOOLCHAIN
 
 Report = Callable[[str, str], None]  # (step, what happened)
 
@@ -95,7 +96,7 @@ def build(recipe: Recipe, store: Store, runner: Runner, report: Report = lambda 
 
     degraded = runner.isolation().get("degraded")
     manifest = bundle.assemble(store, plan, checkpoint_digest, reference, outcomes, degraded)
-    desc = store.add_manifest(manifest, {"dev.exportctl.recipe": recipe.name})
+    desc = store.add_manifest(manifest, {"dev.exportctl.recipe.model": recipe.name})
     store.add_run_record(desc.digest, {
         "bundle": desc.digest, "recipe": recipe.name, "exportctl_version": __version__,
         "started": started.isoformat(), "finished": dt.datetime.now(dt.UTC).isoformat(),

@@ -8,9 +8,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from .canonical import short
-from .store import mediatypes as mt
-from .store.layout import Store
+from exportctl.canonical import short
+from exportctl.store import mediatypes as mt
+from exportctl.store.layout import Store
 
 
 def _metrics_line(validation: dict[str, Any] | None) -> str:

@@ -16,14 +16,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__, errors, proc
-from .canonical import digest_file, digest_value, short
-from .envs import NETWORK_VARIABLES, cache_root, file_lock
-from .locks import lock_digest, lock_path, platform_tag, wheel_sources
-from .pins import BasePin, pins
-from .runners.base import CELL_CODE, CELL_ENV, CELL_HOME, CELL_OUT, Job, cell_environment
-from .sources import CELL_DIR, IMAGES_DIR, PACKAGE_DIR, RUNTIMES_DIR, cell_code_digest
-from .store.atomic import link_or_copy
+from exportctl import __version__, errors, proc
+from exportctl.canonical import digest_file, digest_value, short
+from exportctl.env.locks import lock_digest, lock_path, platform_tag, wheel_sources
+from exportctl.env.pins import BasePin, pins
+from exportctl.env.uvenv import NETWORK_VARIABLES, cache_root, file_lock
+from exportctl.paths import CELL_DIR, IMAGES_DIR, PACKAGE_DIR, RUNTIMES_DIR, cell_code_digest
+from exportctl.runners.base import CELL_CODE, CELL_ENV, CELL_HOME, CELL_OUT, Job, cell_environment
+from exportctl.store.atomic import link_or_copy
 
 CELL_UID = 10001  # the non-root user cells run as inside images
 INTERPRETER_PIN = "python"  # every image's cell interpreter comes from this pin (TensorRT copies it in)

@@ -14,12 +14,12 @@ import functools
 import json
 from typing import Any
 
-from . import errors
-from .bundle_info import BundleInfo, recipe_of
-from .canonical import canonical_json, digest_file, digest_value
-from .sources import PACKAGE_DIR, _source_files
-from .store import mediatypes as mt
-from .store.layout import Store
+from exportctl import errors
+from exportctl.bundle.read import BundleInfo, recipe_of
+from exportctl.canonical import canonical_json, digest_file, digest_value
+from exportctl.paths import PACKAGE_DIR, _source_files
+from exportctl.store import mediatypes as mt
+from exportctl.store.layout import Store
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
@@ -136,7 +136,7 @@ def open_envelope(data: bytes) -> tuple[dict[str, Any], bytes, list[dict[str, st
 def envelope_of(referrer: Any) -> tuple[bytes, bool]:
     """(DSSE envelope JSON, signed with a key we can check offline) of a provenance referrer: key-signed
     envelopes are stored as they are, Sigstore-signed ones inside the Sigstore bundle that carries them."""
-    from .store import referrers as ref
+    from exportctl.store import referrers as ref
 
     try:
         return referrer.layer(ref.DSSE_TYPE), True

@@ -12,13 +12,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import EXPORTER_VERSION, errors, toolchains
-from .calibration import CalibrationSet, select
-from .canonical import digest_file, digest_value
-from .locks import lock_digest
-from .recipe import Precision, Recipe
-from .sources import cell_code_digest
-from .toolchains import REFERENCE_TOOLCHAIN, Options, Toolchain
+from exportctl import EXPORTER_VERSION, errors, toolchains
+from exportctl.canonical import digest_file, digest_value
+from exportctl.env.locks import lock_digest
+from exportctl.paths import cell_code_digest
+from exportctl.plan.calibration import CalibrationSet, select
+from exportctl.recipe.model import Precision, Recipe
+from exportctl.toolchains import REFERENCE_TOOLCHAIN, Options, Toolchain
 
 
 @dataclass(frozen=True)

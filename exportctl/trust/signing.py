@@ -21,12 +21,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import __version__, errors
-from .bundle_info import BundleInfo, read_bundle
-from .provenance import PREDICATE_TYPE, envelope, statement
-from .store import index
-from .store import referrers as ref
-from .store.layout import Descriptor, Store
+from exportctl import __version__, errors
+from exportctl import catalog as index
+from exportctl.bundle.read import BundleInfo, read_bundle
+from exportctl.store import referrers as ref
+from exportctl.store.layout import Descriptor, Store
+from exportctl.trust.provenance import PREDICATE_TYPE, envelope, statement
 
 SUPPORTED_CURVES = ("secp256r1", "secp384r1", "secp521r1")  # the curves model-signing accepts
 PASSWORD_VARIABLE = "EXPORTCTL_KEY_PASSWORD"
@@ -186,7 +186,7 @@ class SigstoreSigner:
     def sign_envelope(self, stmt: dict[str, Any]) -> bytes:
         from sigstore import dsse
 
-        from .canonical import canonical_json
+        from exportctl.canonical import canonical_json
 
         with self._context.signer(self._identity) as signer:
             return str(signer.sign_dsse(dsse.Statement(canonical_json(stmt))).to_json()).encode()

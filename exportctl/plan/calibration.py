@@ -14,9 +14,9 @@ from typing import Any
 
 import yaml
 
-from . import errors
-from .canonical import digest_file, digest_value
-from .recipe import Recipe
+from exportctl import errors
+from exportctl.canonical import digest_file, digest_value
+from exportctl.recipe.model import Recipe
 
 IMAGE_SUFFIXES = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")  # what the cell's loader reads
 RECOMMENDED = 300  # Ultralytics warns below this many INT8 calibration images

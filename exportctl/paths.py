@@ -9,8 +9,8 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from . import errors
-from .canonical import digest_file, digest_value
+from exportctl import errors
+from exportctl.canonical import digest_file, digest_value
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = PACKAGE_DIR.parent
