@@ -48,3 +48,18 @@ def is_digest(text: str) -> bool:
 
 def short(digest: str, n: int = 12) -> str:
     return digest.split(":", 1)[-1][:n]
+
+
+def tree_files(root: Path) -> list[Path]:
+    """Regular files under `root` in path order, without Python's bytecode caches."""
+    return sorted(p for p in root.rglob("*")
+                  if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
+
+
+def digest_files(files: dict[str, Path]) -> str:
+    """The one digest of a set of named files (a source tree, a build context): names and contents."""
+    return digest_value({name: digest_file(path) for name, path in sorted(files.items())})
+
+
+def digest_tree(root: Path) -> str:
+    return digest_files({p.relative_to(root).as_posix(): p for p in tree_files(root)})
