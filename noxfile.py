@@ -11,7 +11,6 @@ import nox
 nox.options.sessions = ["tests"]
 nox.options.default_venv_backend = "uv|virtualenv"
 ROOT = Path(__file__).parent
-LOCK_PYTHON = "3.11"
 LOCK_PLATFORM = ("linux-x86_64", "x86_64-manylinux_2_28")  # (our tag, uv's --python-platform)
 
 
@@ -23,8 +22,10 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=False)
 def lint(session: nox.Session) -> None:
+    """ruff, mypy --strict on exportctl/ ([tool.mypy]) and the import contracts ([tool.importlinter])."""
     session.run("ruff", "check", "exportctl", "runtimes", "tests", "noxfile.py", external=True)
     session.run("mypy", "exportctl", external=True)
+    session.run("lint-imports", external=True)
 
 
 @nox.session(python=False)
@@ -36,24 +37,25 @@ def schema(session: nox.Session) -> None:
 @nox.session(python=False)
 def lock(session: nox.Session) -> None:
     """Re-resolve every toolchain lock with uv: hash-locked, torch pinned to the CPU build, torchvision dropped."""
-    from exportctl.env.locks import find_links
+    from exportctl.env.locks import wheel_sources
+    from exportctl.env.uvenv import LOCK_PYTHON, cache_root, installer_environment, uv_binary
 
     tag, uv_platform = LOCK_PLATFORM
-    sources = [arg for link in find_links() for arg in ("--find-links", link)]
-    if index := os.environ.get("EXPORTCTL_INDEX_URL"):
-        sources += ["--index-url", index]
+    python = ".".join(map(str, LOCK_PYTHON))  # the interpreter local environments are created with
     for requirements in sorted((ROOT / "lockfiles").glob("*.in")):
         toolchain = requirements.stem
         out = ROOT / "lockfiles" / f"{toolchain}-{tag}.txt"
+        # Same uv, sources, cache and environment as the environments the locks are installed into.
         session.run(
-            "uv", "pip", "compile", "--no-config", "--quiet", str(requirements.relative_to(ROOT)),
+            uv_binary(), "pip", "compile", "--no-config", "--cache-dir", str(cache_root() / "uv"), "--quiet",
+            str(requirements.relative_to(ROOT)),
             "--override", "lockfiles/overrides.txt", "--generate-hashes", "--no-annotate",
-            "--python-version", LOCK_PYTHON, "--python-platform", uv_platform,
+            "--python-version", python, "--python-platform", uv_platform,
             "--custom-compile-command", f"nox -s lock  # uv pip compile lockfiles/{toolchain}.in "
-            f"--override lockfiles/overrides.txt --generate-hashes --python-version {LOCK_PYTHON} "
+            f"--override lockfiles/overrides.txt --generate-hashes --python-version {python} "
             f"--python-platform {uv_platform}",
-            *sources, "-o", str(out.relative_to(ROOT)), external=True,
-            env={k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_"))},
+            *wheel_sources(), "-o", str(out.relative_to(ROOT)), external=True,
+            env=installer_environment(), include_outer_env=False,
         )
 
 

@@ -56,7 +56,7 @@ def throughput(scratch: Path, size_mb: int) -> dict[str, float]:
     sign_bundle(store, digest, key=scratch / "k.pem", sigstore=False)
     ref.export(store, digest, scratch / "layout")
     info = read_bundle(store, digest)
-    digests = [digest, info.manifest["config"]["digest"], *(la.digest for la in info.layers)]
+    digests = [digest, info.config_digest, *(la.digest for la in info.layers)]
     blobs = [store.blob_path(d) for d in digests]
     total_mb = sum(p.stat().st_size for p in blobs) / 2**20
     seconds = {

@@ -72,12 +72,11 @@ def _add_bundle(con: sqlite3.Connection, store: Store, digest: str) -> None:
     created = runs[0].get("started") if runs else None
     cells = info.cells
     con.execute("INSERT OR REPLACE INTO bundles VALUES (?, ?, ?, ?, ?, ?)",
-                (digest, info.name, info.checkpoint, created, json.dumps([c["cell"] for c in cells]),
-                 json.dumps(sorted({str(c.get("status")) for c in cells}))))
+                (digest, info.name, info.checkpoint, created, json.dumps([c.name for c in cells]),
+                 json.dumps(sorted({str(c.status) for c in cells}))))
     con.execute("DELETE FROM cells WHERE bundle = ?", (digest,))
     con.executemany("INSERT INTO cells VALUES (?, ?, ?, ?, ?, ?)",
-                    [(digest, c["cell"], *c["cell"].split("/", 1), c.get("status"), c.get("artifact"))
-                     for c in cells])
+                    [(digest, c.name, *c.name.split("/", 1), c.status, c.artifact) for c in cells])
 
 
 def _add_referrer(con: sqlite3.Connection, entry: Descriptor) -> None:

@@ -1,7 +1,7 @@
 """Every failure exportctl reports, each with its exit code and a message that says what to do.
 
 Exit codes 0-3 are the export guide's contract (users' scripts already branch on them); the rest are ours.
-The table is also printed in the README; `tests/unit/test_errors.py` keeps the two in step.
+The table is also printed in the README; `tests/unit/test_readme.py` keeps the two in step.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class ConfigError(ExportctlError):
 class RecipeError(ConfigError):
     """A recipe field is wrong; `location` is `file:line` so editors can jump to it."""
 
-    def __init__(self, field: str, problem: str, *, location: str | None = None, hint: str | None = None):
+    def __init__(self, field: str, problem: str, *, location: str | None = None, hint: str | None = None) -> None:
         where = f"{location}: " if location else ""
         self.field = field
         super().__init__(f"{where}recipe field '{field}': {problem}", hint=hint)
@@ -111,3 +111,9 @@ class SigningFailed(ExportctlError):
 
 class NotReproducible(ExportctlError):
     exit_code = NOT_REPRODUCIBLE
+
+
+class Interrupted(ExportctlError):
+    """Ctrl-C: raised by nothing, made by `cli` from KeyboardInterrupt so that it leaves the one way errors do."""
+
+    exit_code = INTERRUPTED

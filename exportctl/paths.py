@@ -10,7 +10,7 @@ import functools
 from pathlib import Path
 
 from exportctl import errors
-from exportctl.canonical import digest_file, digest_value
+from exportctl.canonical import digest_files, tree_files
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = PACKAGE_DIR.parent
@@ -30,17 +30,24 @@ def require(path: Path) -> Path:
     return path
 
 
-def _source_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*")
-                  if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
+# What runs inside a cell: these packages and modules of exportctl, and the runtime shipped to users.
+_CELL_PACKAGES = ("cell", "formats", "tasks")
+_CELL_MODULES = ("__init__.py", "errors.py")
+
+
+def cell_code_files() -> dict[str, Path]:
+    """Everything a cell imports, by its path in the cell (`exportctl/...`, `runtimes/...`) -> host file.
+
+    The one definition of the in-cell code: its digest keys every action, and Docker contexts copy it.
+    """
+    files = {f"exportctl/{p.relative_to(PACKAGE_DIR).as_posix()}": p
+             for package in _CELL_PACKAGES for p in tree_files(require(PACKAGE_DIR / package))}
+    files.update({f"exportctl/{name}": require(PACKAGE_DIR / name) for name in _CELL_MODULES})
+    files.update({f"runtimes/{p.relative_to(RUNTIMES_DIR).as_posix()}": p for p in tree_files(require(RUNTIMES_DIR))})
+    return files
 
 
 @functools.cache
 def cell_code_digest() -> str:
     """Digest of everything that runs inside a cell: changing any of it changes every cell key."""
-    files = {}
-    for root, base in ((CELL_DIR, PACKAGE_DIR), (RUNTIMES_DIR, RUNTIMES_DIR), (PACKAGE_DIR / "errors.py", PACKAGE_DIR)):
-        paths = [root] if root.is_file() else _source_files(require(root))
-        for p in paths:
-            files[p.relative_to(base.parent).as_posix()] = digest_file(p)
-    return digest_value(files)
+    return digest_files(cell_code_files())

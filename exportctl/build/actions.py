@@ -6,6 +6,7 @@ of everything that determines its outputs (see plan.py), so a cache hit is as go
 
 from __future__ import annotations
 
+import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 from exportctl import errors
 from exportctl.canonical import digest_value
+from exportctl.cell.protocol import REPORT_FILE, CellReport
 from exportctl.runners import Job, Runner
 from exportctl.store.layout import Descriptor, Store
 from exportctl.store.mediatypes import WEIGHT_TAR
@@ -32,6 +34,7 @@ class ActionResult:
     log: str  # digest of the log blob
     seconds: float
     cached: bool
+    report: CellReport | None = None  # the cell's report (kept in the cache entry, not among the outputs)
 
     def blob(self, name: str) -> Descriptor:
         try:
@@ -46,14 +49,19 @@ class ActionResult:
                 if d.mediaType == BLOB_MEDIA_TYPE}
 
     def to_json(self) -> dict[str, Any]:
-        return {"returncode": self.returncode, "log": self.log, "seconds": round(self.seconds, 3),
+        data = {"returncode": self.returncode, "log": self.log, "seconds": round(self.seconds, 3),
                 "outputs": {k: v.to_json() for k, v in self.outputs.items()},
                 "blobs": sorted({self.log, *(d.digest for d in self.outputs.values())})}
+        if self.report is not None:
+            data["report"] = self.report.to_json()
+        return data
 
     @classmethod
     def from_json(cls, key: str, data: dict[str, Any]) -> ActionResult:
         outputs = {k: Descriptor.from_json(v) for k, v in data["outputs"].items()}
-        return cls(key, int(data["returncode"]), outputs, data["log"], float(data["seconds"]), cached=True)
+        report = CellReport.from_json(data["report"]) if data.get("report") else None
+        return cls(key, int(data["returncode"]), outputs, data["log"], float(data["seconds"]), cached=True,
+                   report=report)
 
 
 def run_action(store: Store, runner: Runner, key: str, job_for: Any) -> ActionResult:
@@ -74,11 +82,24 @@ def run_action(store: Store, runner: Runner, key: str, job_for: Any) -> ActionRe
         job: Job = job_for(out)
         done = runner.run(job)
         log = store.put_bytes(done.log.encode(), LOG_MEDIA_TYPE)
+        report = _take_report(out / REPORT_FILE)
         outputs = {p.name: _store_output(store, p, Path(scratch)) for p in sorted(out.iterdir())}
-    result = ActionResult(key, done.returncode, outputs, log.digest, done.seconds, cached=False)
+    result = ActionResult(key, done.returncode, outputs, log.digest, done.seconds, cached=False, report=report)
     if done.returncode in CACHEABLE:
         store.cache_put(key, result.to_json())
     return result
+
+
+def _take_report(path: Path) -> CellReport | None:
+    """The cell's report, removed from its outputs: it holds run facts (peak memory), not artifact bytes."""
+    if not path.is_file() or path.is_symlink():
+        return None
+    try:
+        report = CellReport.from_json(json.loads(path.read_text()))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise errors.ExportFailed(f"the cell wrote an unreadable {REPORT_FILE}: {exc}") from exc
+    path.unlink()
+    return report
 
 
 def _store_output(store: Store, path: Path, scratch: Path) -> Descriptor:

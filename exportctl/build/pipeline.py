@@ -18,13 +18,11 @@ from exportctl import __version__, errors
 from exportctl import catalog as store_index
 from exportctl.build.actions import CACHEABLE, ActionResult, run_action
 from exportctl.bundle import assemble as bundle
-from exportctl.canonical import canonical_json
-from exportctl.plan.matrix import Cell, Plan, make_plan, validation_inputs
+from exportctl.cell.protocol import Verdict
+from exportctl.plan.matrix import CALIBRATION_INPUT, CHECKPOINT_INPUT, REFERENCE_INPUT, Cell, Plan, make_plan
 from exportctl.recipe.model import Recipe
 from exportctl.runners import Job, Runner
-from exportctl.runners.base import CELL_IN, CELL_OUT
 from exportctl.store.layout import Store
-from exportctl.toolchains import REFERENCE_TOOLCHAIN
 
 Report = Callable[[str, str], None]  # (step, what happened)
 
@@ -35,12 +33,6 @@ class BuildOutcome:
     plan: Plan
     outcomes: list[bundle.CellOutcome]
     exit_code: int
-
-
-def _contract_args(export_format: str, config: dict[str, Any], checkpoint: bool = True) -> tuple[str, ...]:
-    args = ("--export_format", export_format, "--output_dir", CELL_OUT,
-            "--export_config", canonical_json(config).decode())
-    return (("--checkpoint_path", f"{CELL_IN}/checkpoint.pt") if checkpoint else ()) + args
 
 
 def _require_success(what: str, result: ActionResult, store: Store) -> None:
@@ -66,14 +58,10 @@ def build(recipe: Recipe, store: Store, runner: Runner, report: Report = lambda 
         report(f"env {toolchain}", "image build failed" if facts.get("image_build") == "failed" else state)
 
     checkpoint_path, checkpoint_digest, demo = _checkpoint(recipe, plan, store, runner, report)
-    images = validation_inputs(recipe)
-    image_inputs = {f"images/{i}-{p.name}": p for i, p in enumerate(images)}
     report("reference", "running")
     reference = run_action(store, runner, plan.reference_key, lambda out: Job(
-        toolchain=REFERENCE_TOOLCHAIN, module="exportctl.cell.reference",
-        args=_contract_args("reference", {"imgsz": recipe.input.imgsz,
-                                          "images": [f"{CELL_IN}/{n}" for n in image_inputs]}),
-        inputs={"checkpoint.pt": checkpoint_path, **image_inputs}, output_dir=out, source_date_epoch=sde,
+        toolchain=plan.reference_toolchain, request=plan.reference,
+        inputs={CHECKPOINT_INPUT: checkpoint_path, **plan.images}, output_dir=out, source_date_epoch=sde,
         label="reference"))
     _require_success("computing the PyTorch reference outputs", reference, store)
     report("reference", "cached" if reference.cached else f"done in {reference.seconds:.1f}s")
@@ -89,7 +77,7 @@ def build(recipe: Recipe, store: Store, runner: Runner, report: Report = lambda 
         validation = json.loads(store.read_blob(result.outputs["validation.json"].digest))
         outcome = bundle.CellOutcome(cell, result, validation)
         outcomes.append(outcome)
-        report(cell.name, ("cached, " if result.cached else "") + outcome.status)
+        report(cell.name, ("cached, " if result.cached else "") + _verdict(result).value)
     if failures:
         cell, result = failures[0]
         _require_success(f"cell {cell.name} ({len(failures)} of {len(plan.cells)} cells failed)", result, store)
@@ -109,23 +97,21 @@ def build(recipe: Recipe, store: Store, runner: Runner, report: Report = lambda 
     store_index.record(store, desc.digest)  # after the run record: the index takes the build time from it
     # "not-validated" (a runtime this platform lacks, e.g. CoreML off macOS) is reported plainly, never as passed,
     # and does not fail the build: only a cell measured outside its tolerances does.
-    failed = [o for o in outcomes if o.status == "failed"]
+    failed = [o for o in outcomes if _verdict(o.result) == Verdict.failed]
     return BuildOutcome(desc.digest, plan, outcomes, errors.VALIDATION_FAILED if failed else errors.OK)
 
 
 def _checkpoint(recipe: Recipe, plan: Plan, store: Store, runner: Runner,
                 report: Report) -> tuple[Path, str, dict[str, Any] | None]:
-    demo = recipe.checkpoint.demo
-    if demo is None:
+    demo = plan.demo
+    if demo is None or demo.demo is None:
         assert recipe.checkpoint.path is not None
         return recipe.resolve(recipe.checkpoint.path), plan.checkpoint_id, None
-    report("checkpoint", f"making demo {demo.arch} seed {demo.seed}")
+    report("checkpoint", f"making demo {demo.demo.arch} seed {demo.demo.seed}")
     result = run_action(store, runner, plan.checkpoint_id, lambda out: Job(
-        toolchain=REFERENCE_TOOLCHAIN, module="exportctl.cell.demo",
-        args=_contract_args("demo", {"arch": demo.arch, "seed": demo.seed, "imgsz": recipe.input.imgsz},
-                            checkpoint=False),
-        inputs={}, output_dir=out, source_date_epoch=recipe.source_date_epoch, label="demo-checkpoint"))
-    _require_success(f"making the demo checkpoint from {demo.arch}", result, store)
+        toolchain=plan.reference_toolchain, request=demo, inputs={}, output_dir=out,
+        source_date_epoch=recipe.source_date_epoch, label="demo-checkpoint"))
+    _require_success(f"making the demo checkpoint from {demo.demo.arch}", result, store)
     model = result.blob("model.pt")
     report("checkpoint", ("cached " if result.cached else "") + model.digest)
     return store.blob_path(model.digest), model.digest, {"cached": result.cached, "seconds": result.seconds}
@@ -133,12 +119,16 @@ def _checkpoint(recipe: Recipe, plan: Plan, store: Store, runner: Runner,
 
 def _run_cell(cell: Cell, plan: Plan, store: Store, runner: Runner, checkpoint: Path, reference: ActionResult,
               sde: int) -> ActionResult:
-    config = {**cell.export_config,
-              "validation": {**cell.export_config["validation"], "reference": f"{CELL_IN}/reference"}}
-    inputs = {"checkpoint.pt": checkpoint, **reference.mounts("reference", store)}
-    if "calibration" in config and plan.calibration is not None:  # only calibrating cells see the images
-        config["calibration"] = {**config["calibration"], "dir": f"{CELL_IN}/calibration"}
-        inputs.update(plan.calibration.mounts("calibration"))
+    inputs = {CHECKPOINT_INPUT: checkpoint, **reference.mounts(REFERENCE_INPUT, store)}
+    if cell.calibrates and plan.calibration is not None:  # only calibrating cells see the images
+        inputs.update(plan.calibration.mounts(CALIBRATION_INPUT))
     return run_action(store, runner, cell.key, lambda out: Job(
-        toolchain=cell.toolchain.name, module="exportctl.cell", args=_contract_args(cell.toolchain.name, config),
-        inputs=inputs, output_dir=out, source_date_epoch=sde, label=cell.name))
+        toolchain=cell.format.toolchain, request=cell.request, inputs=inputs, output_dir=out, source_date_epoch=sde,
+        label=cell.name))
+
+
+def _verdict(result: ActionResult) -> Verdict:
+    """The cell's verdict, from its report (exit 2 without one: the export guide's "validation failed")."""
+    if result.report is not None and result.report.verdict is not None:
+        return result.report.verdict
+    return Verdict.failed if result.returncode == errors.VALIDATION_FAILED else Verdict.not_validated

@@ -10,28 +10,24 @@ empty scratch store, so every cell really runs; nothing is written to the user's
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from exportctl import errors
-from exportctl.bundle.read import BundleInfo, read_bundle, recipe_of
+from exportctl.bundle.read import CELL_ROLES, BundleInfo, read_bundle, recipe_of
 from exportctl.canonical import canonical_json, digest_file, short
 from exportctl.env.locks import lock_digest, lock_path
 from exportctl.paths import cell_code_digest
-from exportctl.store import mediatypes as mt
+from exportctl.store.atomic import link_or_copy, scratch_dir
 from exportctl.store.layout import Store
-
-ROLES = (mt.Role.ARTIFACT, mt.Role.METADATA, mt.Role.VALIDATION)
 
 
 def check_locks(info: BundleInfo) -> None:
     """The bundle's lockfiles must be the ones a build here would use; name every one that is not."""
     differ = []
-    for toolchain, recorded in sorted(info.exportctl.get("toolchains", {}).items()):
+    for toolchain, recorded in sorted(info.toolchains.items()):
         try:
             here = lock_digest(toolchain)
         except errors.ConfigError:
@@ -46,13 +42,6 @@ def check_locks(info: BundleInfo) -> None:
                  "the bundle's lockfiles (`exportctl cat` prints them)")
 
 
-def _link(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copyfile(src, dst)
-
-
 def _inputs(store: Store, info: BundleInfo, recipe: dict[str, Any], workdir: Path, checkpoint: Path | None,
             inputs: Path | None) -> None:
     """Put every file the recipe names (by name, as bundled) into `workdir`, checking the checkpoint's digest."""
@@ -64,7 +53,7 @@ def _inputs(store: Store, info: BundleInfo, recipe: dict[str, Any], workdir: Pat
         if source is None or not source.exists():
             raise errors.ConfigError(f"the recipe uses '{name}', which bundles do not carry",
                                      hint="give the directory holding it with --inputs DIR")
-        (shutil.copytree if source.is_dir() else _link)(source, workdir / name)
+        (shutil.copytree if source.is_dir() else link_or_copy)(source, workdir / name)
     ck = recipe.get("checkpoint") or {}
     if ck.get("demo"):
         return  # made again from arch + seed: part of what the check checks
@@ -81,7 +70,7 @@ def _inputs(store: Store, info: BundleInfo, recipe: dict[str, Any], workdir: Pat
     if (actual := digest_file(found)) != info.checkpoint:
         raise errors.ConfigError(f"{found} hashes to {actual}; the bundle was built from {info.checkpoint}",
                                  hint="give the checkpoint the bundle records")
-    _link(found, target)
+    link_or_copy(found, target)
 
 
 @contextlib.contextmanager
@@ -92,18 +81,15 @@ def _scratch(keep: Path | None) -> Iterator[Path]:
         keep.mkdir(parents=True, exist_ok=True)
         yield keep
         return
-    path = Path(tempfile.mkdtemp(prefix="exportctl-rebuild-"))
-    try:
+    with scratch_dir(prefix="exportctl-rebuild-") as path:
         yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def compare(a: BundleInfo, b: BundleInfo) -> list[dict[str, Any]]:
     rows = []
-    for cell in [c["cell"] for c in a.cells]:
+    for cell in [c.name for c in a.cells]:
         differs, digests = [], {}
-        for role in ROLES:
+        for role in CELL_ROLES:
             la, lb = a.cell_layer(cell, role), b.cell_layer(cell, role)
             digests[str(role)] = {"bundle": la.digest if la else None, "rebuilt": lb.digest if lb else None}
             if (la and la.digest) != (lb and lb.digest):
@@ -114,7 +100,7 @@ def compare(a: BundleInfo, b: BundleInfo) -> list[dict[str, Any]]:
 
 def rebuild_check(store: Store, ref_text: str, *, checkpoint: Path | None = None, inputs: Path | None = None,
                   backend: str = "local", sandbox: str = "auto", keep: Path | None = None,
-                  report: Any = lambda step, msg: None) -> dict[str, Any]:
+                  report: Callable[[str, str], None] = lambda step, msg: None) -> dict[str, Any]:
     from exportctl.build.pipeline import build
     from exportctl.recipe.model import parse_recipe
     from exportctl.runners import get_runner
@@ -124,7 +110,7 @@ def rebuild_check(store: Store, ref_text: str, *, checkpoint: Path | None = None
     check_locks(info)
     recipe_data = recipe_of(store, info)
     notes = []
-    if info.exportctl.get("cell_code") != cell_code_digest():
+    if info.cell_code != cell_code_digest():
         notes.append("this exportctl's in-cell code differs from the one that built the bundle")
     with _scratch(keep) as workdir:
         (workdir / "inputs").mkdir(exist_ok=True)

@@ -12,7 +12,7 @@ from typing import Any
 
 from rich.console import Console
 
-from exportctl.bundle.read import BundleInfo, read_bundle, read_json_layer, recipe_of
+from exportctl.bundle.read import CELL_ROLES, BundleInfo, read_bundle, read_text_layer, recipe_of, validation_of
 from exportctl.canonical import short
 from exportctl.store import mediatypes as mt
 from exportctl.store.layout import Store
@@ -59,8 +59,7 @@ def _locks(store: Store, a: BundleInfo, b: BundleInfo) -> list[dict[str, Any]]:
         la, lb = ta.get(title), tb.get(title)
         if la is not None and lb is not None and la.digest == lb.digest:
             continue
-        pa = parse_pins(store.read_blob(la.digest).decode()) if la else {}
-        pb = parse_pins(store.read_blob(lb.digest).decode()) if lb else {}
+        pa, pb = (parse_pins(read_text_layer(store, layer) or "") for layer in (la, lb))
         packages = []
         for name in sorted(set(pa) | set(pb)):
             va, vb = pa.get(name), pb.get(name)
@@ -87,35 +86,34 @@ def _images(store: Store, digest: str) -> dict[str, Any]:
 
 
 def _cells(store: Store, a: BundleInfo, b: BundleInfo) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    names = list(dict.fromkeys([c["cell"] for c in a.cells] + [c["cell"] for c in b.cells]))
+    names = list(dict.fromkeys([c.name for c in a.cells] + [c.name for c in b.cells]))
     layers, metrics = [], []
     for cell in names:
-        for role in (mt.Role.ARTIFACT, mt.Role.METADATA, mt.Role.VALIDATION):
+        for role in CELL_ROLES:
             la, lb = a.cell_layer(cell, role), b.cell_layer(cell, role)
             either = la or lb
             if (la and la.digest) != (lb and lb.digest):
                 layers.append({"cell": cell, "role": str(role), "title": either.title if either else None,
                                "a": la.digest if la else None, "b": lb.digest if lb else None})
-        va = flatten(read_json_layer(store, a.cell_layer(cell, mt.Role.VALIDATION)) or {})
-        vb = flatten(read_json_layer(store, b.cell_layer(cell, mt.Role.VALIDATION)) or {})
+        va = flatten(validation_of(store, a, cell) or {})
+        vb = flatten(validation_of(store, b, cell) or {})
         metrics += [{"cell": cell, **c} for c in _changes(va, vb)]
     return layers, metrics
 
 
+def _general(info: BundleInfo) -> dict[str, Any]:
+    return {"checkpoint": info.checkpoint, "exporter_version": info.exporter_version, "cell_code": info.cell_code,
+            "isolation_degraded": info.isolation_degraded, "calibration": info.calibration}
+
+
 def diff(store: Store, ref_a: str, ref_b: str) -> dict[str, Any]:
     a, b = (read_bundle(store, store.resolve(r).digest) for r in (ref_a, ref_b))
-    ea, eb = a.exportctl, b.exportctl
-    general = _changes({"checkpoint": a.checkpoint, "exporter_version": ea.get("exporter_version"),
-                        "cell_code": ea.get("cell_code"), "isolation_degraded": ea.get("isolation_degraded"),
-                        "calibration": ea.get("calibration")},
-                       {"checkpoint": b.checkpoint, "exporter_version": eb.get("exporter_version"),
-                        "cell_code": eb.get("cell_code"), "isolation_degraded": eb.get("isolation_degraded"),
-                        "calibration": eb.get("calibration")})
+    general = _changes(_general(a), _general(b))
     layers, metrics = _cells(store, a, b)
     return {"a": a.digest, "b": b.digest, "identical": a.digest == b.digest,
             "recipe": _changes(flatten(recipe_of(store, a)), flatten(recipe_of(store, b))),
             "bundle": general,
-            "toolchains": _changes(flatten(ea.get("toolchains", {})), flatten(eb.get("toolchains", {}))),
+            "toolchains": _changes(flatten(a.toolchains), flatten(b.toolchains)),
             "locks": _locks(store, a, b), "images": _changes(_images(store, a.digest), _images(store, b.digest)),
             "layers": layers, "validation": metrics}
 

@@ -20,30 +20,19 @@ from exportctl.store import mediatypes as mt
 from exportctl.store.layout import Store
 
 
-def _raw_layers(info: BundleInfo) -> list[dict[str, Any]]:
-    return list(info.manifest["layers"])
-
-
 def parts_of(info: BundleInfo) -> Parts:
     """A stored bundle taken apart again (the inverse of `compose`)."""
-    x = info.exportctl
-    layers = _raw_layers(info)
-    roles = [la.role for la in info.layers]
-    recipe = [raw for raw, role in zip(layers, roles, strict=True) if role == "recipe"]
-    if len(recipe) != 1 or "platform" not in x:
+    recipe = [la.descriptor for la in info.by_role(mt.Role.RECIPE)]
+    if len(recipe) != 1 or info.platform is None or info.exporter_version is None or info.cell_code is None:
         raise errors.ConfigError(f"bundle {info.digest} was not made by a build this exportctl can merge",
                                  hint="rebuild it with this version of exportctl")
-    parts = Parts(info.name, info.checkpoint, x["exporter_version"], x["cell_code"], x["platform"], recipe[0],
-                  toolchains=dict(x["toolchains"]), calibration=x.get("calibration"),
-                  isolation_degraded=x.get("isolation_degraded"))
-    for raw, layer in zip(layers, info.layers, strict=True):
-        if layer.role == "lockfile":
-            parts.locks[layer.title] = raw
-        elif layer.role == "reference":
-            parts.references[layer.title] = raw
-    for entry in x["cells"]:
-        cell_layers = tuple(raw for raw, la in zip(layers, info.layers, strict=True) if la.cell == entry["cell"])
-        parts.cells[entry["cell"]] = CellPart(entry, cell_layers)
+    parts = Parts(info.name, info.checkpoint, info.exporter_version, info.cell_code, info.platform, recipe[0],
+                  toolchains=info.toolchains, calibration=info.calibration,
+                  isolation_degraded=info.isolation_degraded)
+    parts.locks = {la.title: la.descriptor for la in info.by_role(mt.Role.LOCKFILE)}
+    parts.references = {la.title: la.descriptor for la in info.by_role(mt.Role.REFERENCE)}
+    for cell in info.cells:
+        parts.cells[cell.name] = CellPart(cell.entry, tuple(la.descriptor for la in info.cell_layers(cell.name)))
     return parts
 
 
@@ -119,7 +108,4 @@ def merge(store: Store, refs: list[str]) -> tuple[str, Parts]:
     now = dt.datetime.now(dt.UTC).isoformat()
     store.add_run_record(desc.digest, {"bundle": desc.digest, "recipe": parts.name, "started": now, "finished": now,
                                        "merged_from": [i.digest for i in infos]})
-    from exportctl import catalog as store_index
-
-    store_index.record(store, desc.digest)
     return desc.digest, parts

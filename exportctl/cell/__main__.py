@@ -1,8 +1,9 @@
-"""The in-cell export entrypoint (`python -m exportctl.cell`), following the export guide's contract.
+"""The in-cell entrypoint (`python -m exportctl.cell`): one request in, one report out.
 
-Export the checkpoint, write the guide's metadata.json, and when the config asks for it
-(`include_validation`, or a `validation.reference` directory) validate the artifact against the PyTorch
-reference: exit 2 when it is outside its tolerances, with validation.json written either way.
+An export cell exports the checkpoint through its format's spec, validates the artifact against the PyTorch
+reference when the request asks for it (validation.json, written pass or fail) and writes the export guide's
+metadata.json; exit 2 when the artifact is outside its tolerances. Reference, demo and probe requests run
+their own module.
 """
 
 from __future__ import annotations
@@ -11,64 +12,80 @@ import json
 import resource
 from pathlib import Path
 
+from exportctl import formats, tasks
+from exportctl.cell.contract import CellConfigError, Invocation, main
+from exportctl.cell.hermetic import created_at, seal
+from exportctl.cell.protocol import REPORT_FILE, CellReport, Kind, Verdict
 from exportctl.errors import OK, VALIDATION_FAILED
+from exportctl.formats.spec import ExportStep
+from exportctl.tasks.spec import MetadataFacts
 
-from .contract import CellConfigError, Request, main
-from .hermetic import seal
-
-CONTROL_KEYS = {"format", "precision", "imgsz", "batch", "source_date_epoch", "validation", "include_validation",
-                "calibration"}
+WORKDIR = Path("/tmp/exportctl-work")
 
 
-def run(request: Request) -> int:
-    cfg = request.config
-    fmt, precision = request.export_format, cfg.get("precision", "fp32")
-    imgsz, batch = int(cfg.get("imgsz", 640)), int(cfg.get("batch", 1))
-    # exportctl sends {"options": {...}}; users following the export guide put options at the top level.
-    options = cfg.get("options", {k: v for k, v in cfg.items() if k not in CONTROL_KEYS})
+def run(invocation: Invocation) -> int:
+    request = invocation.request
+    if request.kind != Kind.export:
+        from exportctl.cell import demo, probe, reference
+
+        code = {Kind.reference: reference.compute, Kind.demo: demo.make, Kind.probe: probe.probe}[request.kind](
+            invocation)
+        CellReport(request.kind, peak_rss_mib=peak_rss_mib()).write(invocation.output_dir / REPORT_FILE)
+        return code
+    spec, task = formats.get(request.format), tasks.get(request.task)
+    if spec is None or task is None:
+        raise CellConfigError(f"unsupported export_format '{request.format}' or task '{request.task}'")
     seal()
-    from .exporters import export
-    from .metadata import detection_metadata
-
     assert request.checkpoint is not None
-    validation = cfg.get("validation") or {}
-    artifact = export(request.checkpoint, fmt, precision, options, imgsz, batch,
-                      workdir=Path("/tmp/exportctl-work"), output_dir=request.output_dir,
-                      calibration=cfg.get("calibration"), conf=validation.get("conf", 0.25),
-                      iou=validation.get("iou", 0.45))
-    ref_dir = Path(validation["reference"]) if validation.get("reference") else None
-    if cfg.get("include_validation") and ref_dir is None:
-        raise CellConfigError("include_validation needs validation.reference (a reference outputs directory)")
-    report = None
-    if ref_dir is not None:
-        from .validate import validate
+    validation = request.validation
+    thresholds = task.thresholds if validation is None else \
+        type(task.thresholds)(validation.conf, validation.iou, validation.match_iou)
+    artifact = spec.export(ExportStep(
+        checkpoint=invocation.input(request.checkpoint), precision=request.precision,
+        options=spec.resolve_options(request.options), imgsz=request.imgsz, batch=request.batch, task=task.name,
+        workdir=WORKDIR, output_dir=invocation.output_dir,
+        calibration_dir=invocation.input(request.calibration.directory) if request.calibration else None,
+        conf=thresholds.conf, iou=thresholds.iou))
+    ref_dir = invocation.input(validation.reference) if validation is not None else None
+    result = None
+    if validation is not None and ref_dir is not None:
+        from exportctl.cell.validate import validate
 
-        report = validate(artifact, ref_dir, validation, precision=precision)
-        (request.output_dir / "validation.json").write_text(json.dumps(report, sort_keys=True, indent=2) + "\n")
+        result = validate(spec, task, artifact, ref_dir, validation, request.precision)
+        (invocation.output_dir / "validation.json").write_text(json.dumps(result, sort_keys=True, indent=2) + "\n")
     info = json.loads((ref_dir / "reference.json").read_text()) if ref_dir else {}
-    names = {int(k): v for k, v in info.get("names", {}).items()} or _names(request.checkpoint)
-    shapes = [[batch, *shape[1:]] for shape in info.get("output_shapes", [])]
-    meta = detection_metadata(
-        model_name=info.get("model_name", request.checkpoint.stem), export_format=fmt, precision=precision,
-        imgsz=imgsz, output_shapes=shapes, names=names, export_config=options,
-        conf=validation.get("conf", 0.25), iou=validation.get("iou", 0.45),
-    )
-    (request.output_dir / "metadata.json").write_text(json.dumps(meta, sort_keys=True, indent=2) + "\n")
-    # Into the log only (run facts, not artifacts): what the cell needed, for sizing machines and CI.
-    print(f"[exportctl cell] peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
-    if report is not None and report["status"] == "not-validated":
-        print(f"[exportctl cell] not validated: {report['reason']} (structural checks passed)")
-    elif report is not None and report["status"] != "passed":
-        print("[exportctl cell] validation failed: " + "; ".join(report["violations"]))
+    names = {int(k): v for k, v in info.get("names", {}).items()} or _names(invocation.input(request.checkpoint),
+                                                                           task.name)
+    meta = task.metadata(MetadataFacts(
+        model_name=info.get("model_name", Path(request.checkpoint).stem), export_format=spec.name,
+        precision=request.precision, imgsz=request.imgsz,
+        output_shapes=[[request.batch, *shape[1:]] for shape in info.get("output_shapes", [])], names=names,
+        export_config=request.options, conf=thresholds.conf, iou=thresholds.iou, created_at=created_at()))
+    (invocation.output_dir / "metadata.json").write_text(json.dumps(meta, sort_keys=True, indent=2) + "\n")
+    verdict = Verdict(result["status"]) if result is not None else Verdict.not_validated
+    reason = result.get("reason") if result is not None else "no reference outputs to validate against"
+    report = CellReport(Kind.export, verdict, reason, tuple(result["violations"]) if result else (), artifact.name,
+                        peak_rss_mib())
+    report.write(invocation.output_dir / REPORT_FILE)
+    # Into the log too (run facts, not artifacts): what the cell needed, for sizing machines and CI.
+    print(f"[exportctl cell] peak RSS {report.peak_rss_mib} MiB")
+    if result is not None and verdict == Verdict.not_validated:
+        print(f"[exportctl cell] not validated: {reason} (structural checks passed)")
+    elif verdict == Verdict.failed:
+        print("[exportctl cell] validation failed: " + "; ".join(report.violations))
         return VALIDATION_FAILED
     return OK
 
 
-def _names(checkpoint: Path) -> dict[int, str]:
+def peak_rss_mib() -> int:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def _names(checkpoint: Path, task: str) -> dict[int, str]:
     from ultralytics import YOLO
 
-    return dict(YOLO(str(checkpoint), task="detect").model.names)
+    return dict(YOLO(str(checkpoint), task=task).model.names)
 
 
 if __name__ == "__main__":
-    main(run)
+    main(run, Kind.export)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-SUFFIXES = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
+from exportctl.cell.protocol import CALIBRATION_RECOMMENDED, CALIBRATION_SUFFIXES
 
 
 def calibration_batches(directory: Path, imgsz: int, batch: int) -> list[dict[str, Any]]:
@@ -20,12 +20,13 @@ def calibration_batches(directory: Path, imgsz: int, batch: int) -> list[dict[st
     import torch
     from yolo_runtime import letterbox, load_image
 
-    files = sorted(p for p in directory.iterdir() if p.suffix.lower() in SUFFIXES)
+    files = sorted(p for p in directory.iterdir() if p.suffix.lower() in CALIBRATION_SUFFIXES)
     if not files:
         raise FileNotFoundError(f"no calibration images in {directory}")
     # letterbox gives float32 x/255 of uint8 pixels: scaling back and rounding recovers the pixels exactly.
-    if len(files) < 300:
-        print(f"[exportctl cell] calibrating on {len(files)} images; more than 300 are recommended for INT8")
+    if len(files) < CALIBRATION_RECOMMENDED:
+        print(f"[exportctl cell] calibrating on {len(files)} images; more than {CALIBRATION_RECOMMENDED} are "
+              "recommended for INT8")
     images = np.concatenate([np.rint(letterbox(load_image(p), imgsz) * 255).astype(np.uint8) for p in files])
     batches = []
     for start in range(0, len(images), batch):

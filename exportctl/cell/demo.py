@@ -5,24 +5,28 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .contract import Request, main
-from .hermetic import seal
+from exportctl.cell.contract import CellConfigError, Invocation, main
+from exportctl.cell.hermetic import seal
+from exportctl.cell.protocol import Kind
 
 
-def make(request: Request) -> int:
-    seal(int(request.config.get("seed", 0)))
+def make(invocation: Invocation) -> int:
+    demo = invocation.request.demo
+    if demo is None:
+        raise CellConfigError("a demo request names the architecture and seed (demo: {arch, seed})")
+    seal(demo.seed)
     from ultralytics.utils import ASSETS
 
-    from .demo_checkpoint import make_demo_checkpoint
+    from exportctl.cell.demo_checkpoint import make_demo_checkpoint
 
-    cfg = request.config
     summary = make_demo_checkpoint(
-        arch=cfg["arch"], seed=int(cfg["seed"]), out_path=request.output_dir / "model.pt",
-        calibration_images=sorted(Path(ASSETS).glob("*.jpg")), imgsz=int(cfg["imgsz"]),
+        arch=demo.arch, seed=demo.seed, out_path=invocation.output_dir / "model.pt",
+        calibration_images=sorted(Path(ASSETS).glob("*.jpg")), imgsz=invocation.request.imgsz,
+        task=invocation.request.task,
     )
-    (request.output_dir / "demo.json").write_text(json.dumps(summary, sort_keys=True, indent=2) + "\n")
+    (invocation.output_dir / "demo.json").write_text(json.dumps(summary, sort_keys=True, indent=2) + "\n")
     return 0
 
 
 if __name__ == "__main__":
-    main(make, needs_checkpoint=False)
+    main(make, Kind.demo)

@@ -133,7 +133,7 @@ def _tune_class_head(model: torch.nn.Module, x: torch.Tensor) -> float:
 
 @torch.no_grad()
 def make_demo_checkpoint(
-    arch: str, seed: int, out_path: Path, calibration_images: list[Path], imgsz: int = 640
+    arch: str, seed: int, out_path: Path, calibration_images: list[Path], imgsz: int, task: str
 ) -> dict:
     """Build ``arch`` with ``seed``, calibrate it on ``calibration_images`` and save a float32 checkpoint.
 
@@ -159,8 +159,8 @@ def make_demo_checkpoint(
         np.random.seed(seed)
         torch.manual_seed(seed)  # the build's own init; _init_weights() then redraws it ISA-independently
         yolo = YOLO(arch, verbose=False)
-        if yolo.task != "detect":
-            raise ValueError(f"demo checkpoints are detection-only; {arch} is a {yolo.task} model")
+        if yolo.task != task:  # the head tuning below is a detection head's
+            raise ValueError(f"demo checkpoints are {task} models; {arch} is a {yolo.task} model")
         model, head = yolo.model, yolo.model.model[-1]  # DetectionModel, Detect
         _init_weights(model, seed)
         # Calibrate in float64 and round the results to 12 mantissa bits: float32 kernels differ in the last bits
@@ -177,7 +177,7 @@ def make_demo_checkpoint(
         for k in ("anchors", "strides", "shape"):
             head.__dict__.pop(k, None)
         model.yaml["yaml_file"] = name  # yaml_model_load() stores the path exactly as given
-        model.args = {**DEFAULT_CFG_DICT, "model": name, "task": "detect", "imgsz": imgsz, "seed": seed}
+        model.args = {**DEFAULT_CFG_DICT, "model": name, "task": task, "imgsz": imgsz, "seed": seed}
         for p in model.parameters():
             p.requires_grad_(False)
         ckpt = {  # the layout of Ultralytics' strip_optimizer(), minus date/git

@@ -1,4 +1,5 @@
-"""How far an exported (candidate) model's outputs are from the PyTorch reference's, and whether that is too far.
+"""How far an exported (candidate) model's raw outputs are from the PyTorch reference's, and whether that is too
+far; the task's own metrics (e.g. matched boxes) live in its spec (`exportctl/tasks/`).
 
 Runs inside toolchain environments, so it depends on numpy and the standard library only. Every value
 returned is a plain Python bool/int/float/None: results are written as canonical JSON (`allow_nan=False`),
@@ -7,17 +8,10 @@ so undefined quantities are None rather than NaN.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
-
-
-class DetectionsLike(Protocol):
-    """Anything shaped like `yolo_runtime.Detections`; kept structural so this module imports nothing else."""
-
-    boxes: np.ndarray  # [N, 4] xyxy
-    scores: np.ndarray  # [N]
-    classes: np.ndarray  # [N]
 
 
 def tensor_metrics(ref: np.ndarray, cand: np.ndarray) -> dict[str, Any]:
@@ -50,68 +44,11 @@ def tensor_metrics(ref: np.ndarray, cand: np.ndarray) -> dict[str, Any]:
     return out
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU `[N, M]` of xyxy boxes; a zero-area union counts as IoU 0 rather than NaN."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
-    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-
-
-def detection_metrics(ref: list[DetectionsLike], cand: list[DetectionsLike], match_iou: float = 0.5) -> dict[str, Any]:
-    """Match reference to candidate detections per image and summarise the agreement.
-
-    Matching is greedy and class-agnostic: reference boxes in descending score order each take the
-    unmatched candidate box of highest IoU (>= `match_iou`). Class-agnostic so that a class flip shows up
-    in `class_agreement` instead of as a missed box. With no boxes on a side there is nothing to miss
-    (recall 1.0) or nothing spurious (precision 1.0); the other side's ratio still exposes the gap.
-    """
-    if len(ref) != len(cand):
-        raise ValueError(f"reference has {len(ref)} images but candidate has {len(cand)}")
-    ious: list[float] = []
-    deltas: list[float] = []
-    same_class: list[bool] = []
-    n_ref = n_cand = 0
-    for r, c in zip(ref, cand, strict=True):
-        n_ref, n_cand = n_ref + len(r.scores), n_cand + len(c.scores)
-        iou = box_iou(r.boxes, c.boxes)
-        taken = np.zeros(len(c.scores), dtype=bool)
-        for i in np.argsort(-np.asarray(r.scores, dtype=np.float64), kind="stable"):
-            row = np.where(taken, -1.0, iou[i])
-            j = int(row.argmax()) if row.size else -1
-            if j < 0 or row[j] < match_iou:
-                continue
-            taken[j] = True
-            ious.append(float(row[j]))
-            deltas.append(abs(float(r.scores[i]) - float(c.scores[j])))
-            same_class.append(int(r.classes[i]) == int(c.classes[j]))
-    matched = len(ious)
-    return {
-        "ref_boxes": n_ref,
-        "cand_boxes": n_cand,
-        "matched": matched,
-        "recall": matched / n_ref if n_ref else 1.0,
-        "precision": matched / n_cand if n_cand else 1.0,
-        "mean_iou": sum(ious) / matched if matched else None,
-        "min_iou": min(ious) if matched else None,
-        "max_score_delta": max(deltas) if matched else None,
-        "class_agreement": sum(same_class) / matched if matched else None,
-    }
-
-
-def check_tolerances(
-    tensor: dict[str, dict[str, Any]], detection: dict[str, Any] | None, tol: dict[str, float | None]
-) -> list[str]:
-    """Human-readable tolerance violations; an empty list means the candidate passes.
+def tensor_violations(tensor: dict[str, dict[str, Any]], tol: Mapping[str, float | None]) -> list[str]:
+    """Human-readable raw-tensor tolerance violations; the task's gates follow them.
 
     A tolerance that is missing or None is not gated. Shape mismatches and non-finite outputs always fail,
-    since no tolerance can make them comparable. Detection gates whose metric is None (nothing matched)
-    are skipped: the missing boxes are reported through `recall_min`/`precision_min` instead.
+    since no tolerance can make them comparable.
     """
     violations: list[str] = []
     for name, m in tensor.items():
@@ -121,22 +58,9 @@ def check_tolerances(
         if not m.get("finite", True):
             violations.append(f"{name} has non-finite values (NaN or inf)")
             continue
-        if tol.get("max_abs") is not None and m["max_abs"] > tol["max_abs"]:
-            violations.append(f"{name} max_abs {m['max_abs']:.4g} > {tol['max_abs']:g}")
-        if tol.get("cosine_min") is not None and m["cosine"] < tol["cosine_min"]:
-            violations.append(f"{name} cosine {m['cosine']:.6g} < {tol['cosine_min']:g}")
-    if detection is None or (detection["ref_boxes"] == 0 and detection["cand_boxes"] == 0):
-        return violations
-    iou_min = tol.get("box_iou_min")
-    if iou_min is not None and detection["mean_iou"] is not None and detection["mean_iou"] < iou_min:
-        violations.append(
-            f"box mean_iou {detection['mean_iou']:.4g} < {iou_min:g} (min_iou {detection['min_iou']:.4g})"
-        )
-    delta_max = tol.get("score_delta_max")
-    if delta_max is not None and detection["max_score_delta"] is not None and detection["max_score_delta"] > delta_max:
-        violations.append(f"max_score_delta {detection['max_score_delta']:.4g} > {delta_max:g}")
-    for key in ("class_agreement", "recall", "precision"):
-        limit = tol.get(f"{key}_min")
-        if limit is not None and detection[key] is not None and detection[key] < limit:
-            violations.append(f"{key} {detection[key]:.4g} < {limit:g}")
+        max_abs, cosine_min = tol.get("max_abs"), tol.get("cosine_min")
+        if max_abs is not None and m["max_abs"] > max_abs:
+            violations.append(f"{name} max_abs {m['max_abs']:.4g} > {max_abs:g}")
+        if cosine_min is not None and m["cosine"] < cosine_min:
+            violations.append(f"{name} cosine {m['cosine']:.6g} < {cosine_min:g}")
     return violations

@@ -11,7 +11,8 @@ import os
 import socket
 from pathlib import Path
 
-from .contract import Request, main
+from exportctl.cell.contract import Invocation, main
+from exportctl.cell.protocol import Kind
 
 DEFAULT_TARGETS = (("192.0.2.1", 80), ("127.0.0.1", 9), ("::1", 9))  # TEST-NET-1 (never routed), loopback
 
@@ -31,9 +32,9 @@ def _connect(host: str, port: int) -> None:
         s.connect((host, port))
 
 
-def probe(request: Request) -> int:
-    out = request.output_dir
-    targets = [tuple(t) for t in request.config.get("connect", DEFAULT_TARGETS)]
+def probe(invocation: Invocation) -> int:
+    out = invocation.output_dir
+    targets = invocation.request.connect or DEFAULT_TARGETS
     writes = {p: _try(lambda p=p: Path(p, "exportctl-probe").write_text("x"))
               for p in ("/", "/usr", "/etc", "/in", str(Path.home()), str(out))}
     report = {
@@ -49,4 +50,4 @@ def probe(request: Request) -> int:
 
 
 if __name__ == "__main__":
-    main(probe, needs_checkpoint=False)
+    main(probe, Kind.probe)

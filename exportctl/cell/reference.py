@@ -1,7 +1,7 @@
-"""PyTorch reference outputs on fixed inputs, computed once per build (in the PyTorch toolchain's cell).
+"""PyTorch reference outputs on fixed inputs, computed once per build (in the reference environment's cell).
 
-Writes `inputs.npy` (the letterboxed batch every cell's runtime is fed), one `<output>.npy` per model output
-and `reference.json`. .npy files are plain header + bytes, so equal arrays give equal files.
+Writes `inputs.npy` (the preprocessed batch every cell's runtime is fed), one `<output>.npy` per output the
+task keeps and `reference.json`. .npy files are plain header + bytes, so equal arrays give equal files.
 """
 
 from __future__ import annotations
@@ -12,37 +12,44 @@ from pathlib import Path
 
 import numpy as np
 
-from .contract import CellConfigError, Request, main
-from .hermetic import seal
+from exportctl import tasks
+from exportctl.cell.contract import CellConfigError, Invocation, main
+from exportctl.cell.hermetic import seal
+from exportctl.cell.protocol import Kind
 
 
-def compute(request: Request) -> int:
+def compute(invocation: Invocation) -> int:
+    request = invocation.request
+    task = tasks.get(request.task)
+    if task is None:
+        raise CellConfigError(f"unknown task '{request.task}'")
     seal()
     import torch
     from ultralytics import YOLO
     from ultralytics.utils import ASSETS
-    from yolo_runtime import letterbox, load_image
 
-    cfg = request.config
-    imgsz = int(cfg["imgsz"])
-    images = [Path(p) for p in cfg.get("images") or []] or sorted(Path(ASSETS).glob("*.jpg"))
+    images = [invocation.input(name) for name in request.images] or sorted(Path(ASSETS).glob("*.jpg"))
     if not images:
         raise CellConfigError("no validation images given and the toolchain ships no sample images")
     assert request.checkpoint is not None
-    model = YOLO(str(request.checkpoint), task="detect").model.float().eval()
-    batch = np.concatenate([letterbox(load_image(p), imgsz) for p in images])
-    outputs = []
+    model = YOLO(str(invocation.input(request.checkpoint)), task=task.name).model.float().eval()
+    batch = np.concatenate([task.preprocess(p, request.imgsz) for p in images])
+    names = [f"output{i}" for i in range(task.reference_outputs)]
+    outputs: list[list[np.ndarray]] = [[] for _ in names]
     with torch.no_grad():
         for i in range(len(batch)):
             y = model(torch.from_numpy(batch[i : i + 1]))
-            outputs.append((y[0] if isinstance(y, (list, tuple)) else y).numpy())
-    out = request.output_dir
+            kept = y if isinstance(y, (list, tuple)) else [y]
+            for k in range(len(names)):
+                outputs[k].append(kept[k].numpy())
+    out = invocation.output_dir
     np.save(out / "inputs.npy", batch)
-    np.save(out / "output0.npy", np.concatenate(outputs))
+    for name, arrays in zip(names, outputs, strict=True):
+        np.save(out / f"{name}.npy", np.concatenate(arrays))
     info = {
-        "outputs": ["output0"],
-        "output_shapes": [list(outputs[0].shape)],
-        "imgsz": imgsz,
+        "outputs": names,
+        "output_shapes": [list(arrays[0].shape) for arrays in outputs],
+        "imgsz": request.imgsz,
         "images": [{"name": p.name, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()} for p in images],
         "names": {str(k): v for k, v in model.names.items()},
         "model_name": Path(model.yaml.get("yaml_file", "model")).stem,
@@ -52,4 +59,4 @@ def compute(request: Request) -> int:
 
 
 if __name__ == "__main__":
-    main(compute)
+    main(compute, Kind.reference)

@@ -43,7 +43,11 @@ def lock_digest(toolchain: str) -> str:
 
 
 def wheel_sources() -> list[str]:
-    """uv arguments naming where wheels may be fetched from (never what: the lock's hashes decide)."""
+    """Where wheels may be fetched from (never what: the lock's hashes decide), as installer arguments.
+
+    The one source list of both installers: uv (local environments) and pip (image wheelhouses) spell
+    `--index-url` and `--find-links` alike, so both get exactly these arguments.
+    """
     args: list[str] = []
     if index := os.environ.get("EXPORTCTL_INDEX_URL"):
         args += ["--index-url", index]

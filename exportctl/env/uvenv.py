@@ -34,6 +34,12 @@ def cache_root() -> Path:
     return Path(base) / "exportctl"
 
 
+def installer_environment() -> dict[str, str]:
+    """The whole process environment of uv and of pip (the wheelhouse): nothing that says what to install."""
+    return proc.clean_env({"HOME": str(cache_root()),
+                           **{k: os.environ[k] for k in NETWORK_VARIABLES if k in os.environ}})
+
+
 def uv_binary() -> str:
     from uv import find_uv_bin
 
@@ -76,8 +82,7 @@ def ensure_env(toolchain: str) -> tuple[Path, bool]:
 
 def _create(toolchain: str, scratch: Path) -> None:
     uv = uv_binary()
-    env = proc.clean_env({"HOME": str(cache_root()),
-                          **{k: os.environ[k] for k in NETWORK_VARIABLES if k in os.environ}})
+    env = installer_environment()
     common = ["--no-config", "--cache-dir", str(cache_root() / "uv")]
     python = sys.executable if sys.version_info[:2] == LOCK_PYTHON else ".".join(map(str, LOCK_PYTHON))
     # Bytecode is compiled here because cells cannot write it (their env is read-only): saves seconds per cell.

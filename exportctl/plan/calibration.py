@@ -16,10 +16,8 @@ import yaml
 
 from exportctl import errors
 from exportctl.canonical import digest_file, digest_value
+from exportctl.cell.protocol import CALIBRATION_RECOMMENDED, CALIBRATION_SUFFIXES, Calibration
 from exportctl.recipe.model import Recipe
-
-IMAGE_SUFFIXES = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")  # what the cell's loader reads
-RECOMMENDED = 300  # Ultralytics warns below this many INT8 calibration images
 
 
 @dataclass(frozen=True)
@@ -34,22 +32,22 @@ class CalibrationSet:
 
     @property
     def warnings(self) -> tuple[str, ...]:
-        if len(self.files) >= RECOMMENDED:
+        if len(self.files) >= CALIBRATION_RECOMMENDED:
             return ()
-        return (f"calibration uses {len(self.files)} images; Ultralytics recommends more than {RECOMMENDED} "
-                f"for INT8 (quantized cells may be less accurate)",)
+        return (f"calibration uses {len(self.files)} images; Ultralytics recommends more than "
+                f"{CALIBRATION_RECOMMENDED} for INT8 (quantized cells may be less accurate)",)
 
     def mounts(self, prefix: str = "calibration") -> dict[str, Path]:
         """Cell input names -> files; numbered so the cell sees the recipe's order, not the files' names."""
         return {f"{prefix}/{i:05d}{p.suffix.lower()}": p for i, p in enumerate(self.files)}
 
-    def config(self) -> dict[str, Any]:
-        """What a calibrating cell's export config (and so its key) holds about the set."""
-        return {"count": len(self.files), "digest": self.digest}
+    def request(self, prefix: str = "calibration") -> Calibration:
+        """What a calibrating cell's request (and so its key) holds about the set."""
+        return Calibration(count=len(self.files), digest=self.digest, directory=prefix)
 
     def record(self) -> dict[str, Any]:
         """What the bundle records."""
-        return {"source": self.source, **self.config()}
+        return {"source": self.source, "count": len(self.files), "digest": self.digest}
 
 
 def select(recipe: Recipe) -> CalibrationSet:
@@ -66,7 +64,7 @@ def select(recipe: Recipe) -> CalibrationSet:
                            problem=f"{path} is neither a directory of images nor a data yaml",
                            hint="give a directory of images, or an Ultralytics data yaml whose 'val' images exist")
     if not files:
-        raise recipe.error("calibration", "images", problem=f"no images ({', '.join(IMAGE_SUFFIXES)}) in {path}",
+        raise recipe.error("calibration", "images", problem=f"no images ({', '.join(CALIBRATION_SUFFIXES)}) in {path}",
                            hint="point it at the images static quantization should calibrate on")
     if spec.count is not None:
         if spec.count > len(files):
@@ -78,7 +76,7 @@ def select(recipe: Recipe) -> CalibrationSet:
 
 
 def _images_in(directory: Path) -> list[Path]:
-    found = [p for p in directory.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+    found = [p for p in directory.rglob("*") if p.suffix.lower() in CALIBRATION_SUFFIXES and p.is_file()]
     return sorted(found, key=lambda p: p.relative_to(directory).as_posix())
 
 

@@ -1,7 +1,8 @@
 """Plan: expand a recipe into cells (format x precision), refuse impossible ones, and key each cell.
 
-A cell key is a digest over a canonical encoding of everything that determines the cell's bytes, so equal
-keys mean "the same export would come out" and the action cache can answer instead of running it.
+Every action (demo checkpoint, reference, cell) gets its typed request here, and its key: a digest over a
+canonical encoding of everything that determines its bytes (the request among them), so equal keys mean
+"the same export would come out" and the action cache can answer instead of running it.
 """
 
 from __future__ import annotations
@@ -10,32 +11,50 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from exportctl import EXPORTER_VERSION, errors, toolchains
+from exportctl import EXPORTER_VERSION, errors, formats, tasks
 from exportctl.canonical import digest_file, digest_value
+from exportctl.cell.protocol import CellRequest, Demo, Kind, Validation
 from exportctl.env.locks import lock_digest
+from exportctl.formats.spec import FormatSpec, Precision
 from exportctl.paths import cell_code_digest
 from exportctl.plan.calibration import CalibrationSet, select
-from exportctl.recipe.model import Precision, Recipe
-from exportctl.toolchains import REFERENCE_TOOLCHAIN, Options, Toolchain
+from exportctl.plan.options import validate_options
+from exportctl.recipe.model import Recipe
+
+# Input names inside a cell's input directory (the runner decides where that directory is).
+CHECKPOINT_INPUT = "checkpoint.pt"
+REFERENCE_INPUT = "reference"
+CALIBRATION_INPUT = "calibration"
 
 
 @dataclass(frozen=True)
 class Cell:
-    toolchain: Toolchain
+    format: FormatSpec
     precision: Precision
-    options: Options
     key: str
-    export_config: dict[str, Any] = field(hash=False)
+    request: CellRequest = field(hash=False)
 
     @property
     def name(self) -> str:
-        return f"{self.toolchain.name}/{self.precision.value}"
+        return f"{self.format.name}/{self.precision.value}"
 
     @property
     def slug(self) -> str:
-        return f"{self.toolchain.name}-{self.precision.value}"
+        return f"{self.format.name}-{self.precision.value}"
+
+    @property
+    def calibrates(self) -> bool:
+        return self.request.calibration is not None
+
+    @property
+    def toolchain(self) -> FormatSpec:
+        """Compatibility alias of `format` (bundle/assemble.py and views/summary.py read `toolchain.artifact`)."""
+        return self.format
+
+    @property
+    def export_config(self) -> dict[str, Any]:
+        """Compatibility alias: the request as JSON (bundle/assemble.py asks `"calibration" in` it)."""
+        return self.request.to_json()
 
 
 @dataclass(frozen=True)
@@ -45,20 +64,31 @@ class Plan:
     reference_key: str
     cells: tuple[Cell, ...]
     toolchains: tuple[str, ...]  # every toolchain whose environment the build needs, sorted
+    reference: CellRequest  # the PyTorch reference outputs' request (inputs: checkpoint, `images`)
+    images: dict[str, Path]  # validation image input names -> host files
+    demo: CellRequest | None = None  # the demo checkpoint's request, when the recipe asks for one
     calibration: CalibrationSet | None = None  # set when a cell of the recipe calibrates (int8, w8a16)
     warnings: tuple[str, ...] = ()
 
-    def cell(self, name: str) -> Cell:
-        return next(c for c in self.cells if c.name == name)
+    @property
+    def reference_toolchain(self) -> str:
+        return formats.reference_format().toolchain
+
+
+def demo_request(recipe: Recipe) -> CellRequest | None:
+    demo = recipe.checkpoint.demo
+    if demo is None:
+        return None
+    return CellRequest(Kind.demo, tasks.default_task().name, imgsz=recipe.input.imgsz,
+                       source_date_epoch=recipe.source_date_epoch, demo=Demo(demo.arch, demo.seed))
 
 
 def checkpoint_identity(recipe: Recipe) -> str:
     ck = recipe.checkpoint
-    if ck.demo is not None:
-        return digest_value({
-            "action": "demo-checkpoint", "demo": ck.demo.model_dump(mode="json"), "imgsz": recipe.input.imgsz,
-            "lock": lock_digest(REFERENCE_TOOLCHAIN), "code": cell_code_digest(),
-        })
+    demo = demo_request(recipe)
+    if demo is not None:
+        return digest_value({"action": "demo-checkpoint", "request": demo.to_json(),
+                             "lock": lock_digest(formats.reference_format().toolchain), "code": cell_code_digest()})
     assert ck.path is not None
     path = recipe.resolve(ck.path)
     if not path.is_file():
@@ -90,31 +120,29 @@ def validation_inputs(recipe: Recipe) -> list[Path]:
 def make_plan(recipe: Recipe, only: tuple[str, ...] = ()) -> Plan:
     """All cells of `recipe`, or those `only` names ("onnx" or "onnx/fp32"): refused ones raise here."""
     checkpoint_id = checkpoint_identity(recipe)
-    images = validation_inputs(recipe)
+    task = tasks.default_task()
+    images = {f"images/{i}-{p.name}": p for i, p in enumerate(validation_inputs(recipe))}
+    reference = CellRequest(Kind.reference, task.name, imgsz=recipe.input.imgsz, batch=recipe.input.batch,
+                            source_date_epoch=recipe.source_date_epoch, checkpoint=CHECKPOINT_INPUT,
+                            images=tuple(images))
     reference_key = digest_value({
-        "action": "reference", "checkpoint": checkpoint_id, "input": recipe.input.model_dump(mode="json"),
-        "images": [digest_file(p) for p in images], "lock": lock_digest(REFERENCE_TOOLCHAIN),
-        "code": cell_code_digest(),
+        "action": "reference", "checkpoint": checkpoint_id, "request": reference.to_json(),
+        "images": [digest_file(p) for p in images.values()],
+        "lock": lock_digest(formats.reference_format().toolchain), "code": cell_code_digest(),
     })
     cells = []
     calibration: CalibrationSet | None = None
     for fmt, spec in recipe.formats.items():
-        if fmt not in toolchains.REGISTRY:
-            raise recipe.error("formats", fmt, problem="unknown format", hint=toolchains.suggest(fmt))
-        toolchain = toolchains.REGISTRY[fmt]
-        try:
-            options = toolchain.options_model.model_validate(spec.options)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            path = ("formats", fmt, "options", *(str(p) for p in first["loc"]))
-            raise recipe.error(*path, problem=f"{first['msg']} (got {first.get('input')!r})",
-                               hint=f"options for {fmt}: {', '.join(toolchain.options_model.model_fields)}") from exc
+        fmt_spec = formats.get(fmt)
+        if fmt_spec is None:
+            raise recipe.error("formats", fmt, problem="unknown format", hint=formats.suggest(fmt))
+        options = validate_options(recipe, fmt_spec, spec.options)
         for precision in spec.precisions:
-            reason = toolchain.refuse(precision, options)
+            reason = fmt_spec.refuse(precision.value)
             if reason is not None:
                 raise recipe.error("formats", fmt, "precisions", problem=f"{fmt}: {reason}",
                                    hint="remove it from the recipe")
-            if precision in toolchain.calibrated and calibration is None:
+            if precision in fmt_spec.calibrated and calibration is None:
                 if recipe.calibration is None:
                     raise recipe.error(
                         "formats", fmt, "precisions",
@@ -122,45 +150,39 @@ def make_plan(recipe: Recipe, only: tuple[str, ...] = ()) -> Plan:
                         hint="add `calibration: {images: DIR or data.yaml, count: N}` to the recipe "
                              "(exportctl never downloads a default dataset)")
                 calibration = select(recipe)
-            calibrate = calibration if precision in toolchain.calibrated else None
-            cells.append(_cell(recipe, toolchain, precision, options, checkpoint_id, reference_key, calibrate))
+            calibrate = calibration if precision in fmt_spec.calibrated else None
+            cells.append(_cell(recipe, fmt_spec, precision, options, checkpoint_id, reference_key, calibrate))
     if only:
         cells = _select(cells, only)
-    needed = sorted({c.toolchain.name for c in cells} | {REFERENCE_TOOLCHAIN})
-    warnings = calibration.warnings if calibration and any("calibration" in c.export_config for c in cells) else ()
-    return Plan(recipe, checkpoint_id, reference_key, tuple(cells), tuple(needed), calibration, warnings)
+    needed = sorted({c.format.toolchain for c in cells} | {formats.reference_format().toolchain})
+    warnings = calibration.warnings if calibration and any(c.calibrates for c in cells) else ()
+    return Plan(recipe, checkpoint_id, reference_key, tuple(cells), tuple(needed), reference, images,
+                demo_request(recipe), calibration, warnings)
 
 
-def _cell(recipe: Recipe, toolchain: Toolchain, precision: Precision, options: Options,
+def _cell(recipe: Recipe, spec: FormatSpec, precision: Precision, options: dict[str, Any],
           checkpoint_id: str, reference_key: str, calibration: CalibrationSet | None) -> Cell:
     v = recipe.validation
-    export_config = {
-        "format": toolchain.name,
-        "precision": precision.value,
-        "options": toolchain.export_config(precision, options),
-        "imgsz": recipe.input.imgsz,
-        "batch": recipe.input.batch,
-        "source_date_epoch": recipe.source_date_epoch,
-        "validation": {
-            "conf": v.conf, "iou": v.iou, "match_iou": v.match_iou,
-            "tolerance": v.tolerance_for(precision).model_dump(mode="json"),
-        },
-    }
-    if calibration is not None:  # the images' digests: other images, other key
-        export_config["calibration"] = calibration.config()
+    request = CellRequest(
+        Kind.export, tasks.default_task().name, spec.name, precision.value, options, recipe.input.imgsz,
+        recipe.input.batch, source_date_epoch=recipe.source_date_epoch, checkpoint=CHECKPOINT_INPUT,
+        validation=Validation(REFERENCE_INPUT, v.conf, v.iou, v.match_iou,
+                              v.tolerance_for(precision).model_dump(mode="json")),
+        # the images' digests: other images, other key
+        calibration=calibration.request(CALIBRATION_INPUT) if calibration is not None else None,
+    )
     key = digest_value({
         "action": "cell", "exporter": EXPORTER_VERSION, "code": cell_code_digest(),
         "checkpoint": checkpoint_id, "reference": reference_key,
-        "lock": lock_digest(toolchain.name), "config": export_config,
+        "lock": lock_digest(spec.toolchain), "request": request.to_json(),
     })
-    return Cell(toolchain, precision, options, key, export_config)
-
+    return Cell(spec, precision, key, request)
 
 
 def _select(cells: list[Cell], only: tuple[str, ...]) -> list[Cell]:
     chosen = []
     for wanted in only:
-        matches = [c for c in cells if wanted in (c.name, c.toolchain.name)]
+        matches = [c for c in cells if wanted in (c.name, c.format.name)]
         if not matches:
             names = ", ".join(c.name for c in cells)
             raise errors.ConfigError(f"--only {wanted}: the recipe has no such cell", hint=f"its cells: {names}")

@@ -1,33 +1,26 @@
 """The recipe: one checkpoint x formats x precisions, as a frozen pydantic model.
 
 Loading keeps the YAML node positions so every error names the field *and* the line it came from.
-Per-format options are validated by the toolchain that owns the format (see `toolchains/`), so adding a
-format never touches this file.
+Per-format options are validated by models derived from each format's spec (see `plan/options.py`), and the
+tolerance model and validation defaults come from the task's spec (`tasks/`), so adding a format or a task
+never touches this file.
 """
 
 from __future__ import annotations
 
 import difflib
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from exportctl import errors
+from exportctl import errors, tasks
+from exportctl.formats.spec import Precision
 from exportctl.recipe.positions import key_lines
 
 DEFAULT_SOURCE_DATE_EPOCH = 315532800  # 1980-01-01: the earliest time a zip entry can carry
-
-
-class Precision(StrEnum):
-    fp32 = "fp32"
-    fp16 = "fp16"
-    int8 = "int8"
-    w8a16 = "w8a16"
-    w8a32 = "w8a32"
 
 
 class Strict(BaseModel):
@@ -78,47 +71,27 @@ class FormatSpec(Strict):
         return v
 
 
-class Tolerance(Strict):
+TASK = tasks.default_task()  # recipes name no task yet: the registry's default one
+_ToleranceFields: type[BaseModel] = create_model(
+    "Tolerance", __base__=Strict,
+    **{k.name: (float | None, Field(None, ge=k.ge, gt=k.gt, le=k.le)) for k in TASK.tolerance_keys},  # type: ignore[call-overload]
+)
+
+
+class Tolerance(_ToleranceFields):  # type: ignore[valid-type,misc]
     """Bounds a cell must meet; None leaves that metric reported but ungated."""
 
-    max_abs: float | None = Field(None, gt=0)
-    cosine_min: float | None = Field(None, ge=-1, le=1)
-    box_iou_min: float | None = Field(None, ge=0, le=1)
-    score_delta_max: float | None = Field(None, ge=0)
-    class_agreement_min: float | None = Field(None, ge=0, le=1)
-    recall_min: float | None = Field(None, ge=0, le=1)
-    precision_min: float | None = Field(None, ge=0, le=1)
 
-
-# Export guide defaults (box IoU > 0.95, score delta < 0.05, classes match) plus raw-tensor bounds.
-# max_abs is in output units: box coordinates are input pixels. fp32 exports differ from the unfused PyTorch
-# model by 0.02-0.05 px on the demo checkpoint (Conv+BN fusion reorders float math); 0.25 px leaves 5x headroom
-# and is still far below anything visible.
 DEFAULT_TOLERANCES: dict[Precision, Tolerance] = {
-    Precision.fp32: Tolerance(
-        max_abs=0.25, cosine_min=0.99999, box_iou_min=0.95, score_delta_max=0.05,
-        class_agreement_min=1.0, recall_min=0.95, precision_min=0.95,
-    ),
-    Precision.fp16: Tolerance(
-        max_abs=1.0, cosine_min=0.999, box_iou_min=0.9, score_delta_max=0.05,
-        class_agreement_min=0.95, recall_min=0.9, precision_min=0.9,
-    ),
+    Precision(p): Tolerance(**values) for p, values in TASK.default_tolerances.items()
 }
-# Quantized cells gate on task metrics against the fp32 reference. Measured on the trained test detector (16 scenes,
-# 31 boxes; OpenVINO int8, LiteRT w8a32/int8/w8a16): recall 1.0, precision >= 0.969, classes 1.0, mean IoU >= 0.897,
-# max score delta <= 0.122, raw cosine >= 0.99975; a blank-image calibration gives recall 0. One missed box in ten
-# fails, as does any class flip in twenty; max_abs is not gated (low-score anchors move by tens of pixels).
-_INT8_LIKE = Tolerance(cosine_min=0.99, box_iou_min=0.8, score_delta_max=0.2, class_agreement_min=0.95,
-                       recall_min=0.9, precision_min=0.9)
-for _p in (Precision.int8, Precision.w8a16, Precision.w8a32):
-    DEFAULT_TOLERANCES[_p] = _INT8_LIKE
 
 
 class Validation(Strict):
     images: tuple[Path, ...] = ()
-    conf: float = Field(0.25, gt=0, lt=1)
-    iou: float = Field(0.45, gt=0, lt=1)
-    match_iou: float = Field(0.5, gt=0, lt=1)
+    conf: float = Field(TASK.thresholds.conf, gt=0, lt=1)
+    iou: float = Field(TASK.thresholds.iou, gt=0, lt=1)
+    match_iou: float = Field(TASK.thresholds.match_iou, gt=0, lt=1)
     tolerances: dict[Precision, Tolerance] = Field(default_factory=dict)
 
     def tolerance_for(self, precision: Precision) -> Tolerance:

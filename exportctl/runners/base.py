@@ -1,7 +1,9 @@
-"""The Runner interface: run one job (an in-cell module) for a toolchain, isolated, and say how.
+"""The Runner interface: run one job (an in-cell request) in a toolchain's environment, isolated, and say how.
 
 Backends (local sandbox, docker) differ in how they provide the toolchain and the isolation; they share the
-cell's view of the world defined here: fixed paths, a clean environment, one writable output directory.
+cell's view of the world defined here: fixed paths, a clean environment, one writable output directory, and
+the command line. A runner maps the job's inputs (its request file among them) to its input directory and
+builds the argv; it never reads or rewrites the request.
 """
 
 from __future__ import annotations
@@ -11,24 +13,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from exportctl import formats
+from exportctl.cell.protocol import REQUEST_FILE, CellRequest
+
 # Fixed paths inside every cell, so no host path can reach an artifact.
 CELL_IN = "/in"
 CELL_OUT = "/out"
 CELL_ENV = "/opt/env"
 CELL_CODE = "/opt/exportctl"
 CELL_HOME = "/tmp/home"
+CELL_MODULE = "exportctl.cell"
 
 
 @dataclass(frozen=True)
 class Job:
     toolchain: str
-    module: str  # run as `python -m module`
-    args: tuple[str, ...]
-    inputs: Mapping[str, Path]  # name under /in -> host file or directory, mounted read-only
+    inputs: Mapping[str, Path]  # name under the input dir -> host file or directory, mounted read-only
     output_dir: Path  # host directory mounted at /out, the only writable place that survives the cell
     source_date_epoch: int
+    request: CellRequest | None = None  # what the cell is asked to do; written into the inputs as request.json
     label: str = ""
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    module: str = CELL_MODULE  # run as `python -m module`
+    args: tuple[str, ...] = ()  # further arguments (the export guide's, in contract tests)
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,22 @@ class Runner(Protocol):
 
     def run(self, job: Job) -> JobResult:
         ...
+
+
+def job_inputs(job: Job, scratch: Path) -> dict[str, Path]:
+    """The job's inputs plus its request file, written into `scratch` (a directory the runner owns)."""
+    inputs = dict(job.inputs)
+    if job.request is not None:
+        inputs[REQUEST_FILE] = job.request.write(scratch / REQUEST_FILE)
+    return inputs
+
+
+def cell_argv(job: Job, python: str, input_dir: str, output_dir: str) -> list[str]:
+    """The cell's command line, with the runner's own input and output directories."""
+    argv = [python, "-B", "-s", "-m", job.module]
+    if job.request is not None:
+        argv += ["--request", f"{input_dir}/{REQUEST_FILE}", "--output_dir", output_dir]
+    return [*argv, *job.args]
 
 
 def cell_environment(job: Job, *, code_root: str = CELL_CODE, env_root: str = CELL_ENV,
@@ -76,9 +99,8 @@ def cell_environment(job: Job, *, code_root: str = CELL_CODE, env_root: str = CE
         # One thread: float reductions then run in one order, so outputs do not depend on the core count.
         "OMP_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
-        # Documented opt-out, but openvino-telemetry 2025.2 ignores it: the OpenVINO cell also writes the
-        # consent file before OpenVINO loads (see cell/exporters.py). Kept for other versions.
-        "OPENVINO_TELEMETRY_OPT_OUT": "1",
+        # What the formats' toolchains need (in every cell: an image or environment may serve several).
+        **formats.cell_environment(),
         "EXPORTCTL_CELL": job.label or job.module,
     }
     env.update(job.extra_env)

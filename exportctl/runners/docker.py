@@ -1,6 +1,6 @@
 """The Docker backend: one image per toolchain lock, one throw-away container per cell.
 
-The image is built from the toolchain's rendered context (see images.py) and named by the context's digest,
+The image is built from the toolchain's rendered context (env/contexts.py), named by the context's digest,
 so an unchanged toolchain is never rebuilt. Each cell runs with no network, a read-only root filesystem,
 no capabilities, no-new-privileges, a private /tmp, its inputs read-only under /in and only /out writable,
 as a non-root user. The container is removed whatever happens (failure, Ctrl-C).
@@ -18,11 +18,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from exportctl import errors
+from exportctl import errors, formats
 from exportctl.canonical import digest_value, short
-from exportctl.env import images
-from exportctl.runners.base import CELL_ENV, CELL_IN, CELL_OUT, Job, JobResult, cell_environment
-from exportctl.toolchains import REGISTRY
+from exportctl.env.contexts import ensure_context
+from exportctl.env.templates import CELL_UID
+from exportctl.runners.base import CELL_ENV, CELL_IN, CELL_OUT, Job, JobResult, cell_argv, cell_environment, job_inputs
 
 PING_TIMEOUT = 5
 BUILD_LOG_TAIL = 12  # the build's own tail; the message must fit in the 20 lines a failed cell shows
@@ -86,7 +86,7 @@ class DockerRunner:
     def _ensure_image(self, toolchain: str) -> dict[str, Any]:
         import docker
 
-        context = images.ensure_context(toolchain)
+        context = ensure_context(toolchain)
         variables = {arg: OVERRIDE_PREFIX + _pin_of(ref).upper() for arg, ref in context.base_args.items()}
         args = {arg: os.environ.get(variables[arg], ref) for arg, ref in context.base_args.items()}
         tag = f"exportctl/{toolchain}:{short(digest_value({'context': context.digest, 'args': args}), 16)}"
@@ -156,10 +156,11 @@ class DockerRunner:
                   for name, host in sorted(inputs.items())]
         mounts.append(Mount(CELL_OUT, str(job.output_dir.resolve()), type="bind", read_only=False))
         if os.geteuid() == 0:  # the cell user must own the one writable directory
-            os.chown(job.output_dir, images.CELL_UID, images.CELL_UID)
-        gpu = [DeviceRequest(count=-1, capabilities=[["gpu"]])] if REGISTRY[job.toolchain].requires_gpu else None
+            os.chown(job.output_dir, CELL_UID, CELL_UID)
+        spec = formats.get(job.toolchain)
+        gpu = [DeviceRequest(count=-1, capabilities=[["gpu"]])] if spec is not None and spec.requires_gpu else None
         container = self.client.containers.create(
-            image, command=[f"{CELL_ENV}/bin/python", "-B", "-s", "-m", job.module, *job.args], entrypoint=[],
+            image, command=cell_argv(job, f"{CELL_ENV}/bin/python", CELL_IN, CELL_OUT), entrypoint=[],
             environment=cell_environment(job), mounts=mounts, network_mode="none", read_only=True,
             cap_drop=["ALL"], security_opt=["no-new-privileges"], user=self._user(), working_dir=CELL_OUT,
             tmpfs={"/tmp": "rw,nosuid,nodev,mode=1777", "/tmp/home": "rw,nosuid,nodev,mode=1777"},
@@ -174,7 +175,7 @@ class DockerRunner:
     def _user() -> str:
         """The image's cell user when exportctl runs as root (it chowns /out); else the caller's own uid."""
         if os.geteuid() == 0:
-            return f"{images.CELL_UID}:{images.CELL_UID}"
+            return f"{CELL_UID}:{CELL_UID}"
         return f"{os.getuid()}:{os.getgid()}"
 
 
@@ -189,7 +190,7 @@ def _readable_inputs(job: Job) -> Iterator[dict[str, Path]]:
     """Inputs the cell user could not read (a private checkpoint, say) are mounted from a readable copy."""
     with tempfile.TemporaryDirectory(prefix="exportctl-in-") as scratch:
         inputs: dict[str, Path] = {}
-        for name, host in job.inputs.items():
+        for name, host in job_inputs(job, Path(scratch)).items():
             path = Path(host)
             if os.geteuid() == 0 and path.is_file() and not path.stat().st_mode & stat.S_IROTH:
                 copy = Path(scratch) / str(len(inputs))

@@ -7,14 +7,17 @@ partial one. Leftover `.tmp-*` files are harmless litter that no reader ever tre
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
 import shutil
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from exportctl.canonical import DIGEST_ALGORITHM
+from exportctl.errors import StoreError
 
 TEMP_PREFIX = ".tmp-"
 
@@ -81,3 +84,38 @@ def link_or_copy(src: Path, dst: Path) -> None:
         os.link(src, dst)
     except OSError:
         shutil.copyfile(src, dst)
+
+
+@contextlib.contextmanager
+def new_directory(dest: Path) -> Iterator[Path]:
+    """A temp sibling of `dest` to fill, renamed onto `dest` once the block ends without error.
+
+    `dest` must be new or empty; an interrupted writer leaves no half-written directory under its name.
+    """
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise StoreError(f"cannot export to {dest}: it exists and is not empty", hint="choose a new directory")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_sibling(dest.parent, f"{dest.name}-")
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    commit(tmp, dest)  # rename(2) may replace an empty directory
+
+
+@contextlib.contextmanager
+def scratch_dir(near: Path | None = None, prefix: str = "exportctl-") -> Iterator[Path]:
+    """A fresh directory, removed afterwards. Under `near` when it is writable (same filesystem as the store,
+    so hard links into it are free), else in the system's temp dir."""
+    path: Path | None = None
+    if near is not None:
+        with contextlib.suppress(OSError):  # a read-only store: fall back to the system's temp dir
+            near.mkdir(parents=True, exist_ok=True)
+            path = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=near))
+    if path is None:
+        path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

@@ -16,7 +16,6 @@ import dataclasses
 import fcntl
 import json
 import os
-import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 
 from exportctl.canonical import DIGEST_ALGORITHM, canonical_json, digest_file, is_digest, pretty_json, short
 from exportctl.errors import ConfigError, NotFound, StoreError, VerifyFailed
-from exportctl.store.atomic import TEMP_PREFIX, atomic_write, commit, link_or_copy, temp_sibling, write_temp
+from exportctl.store.atomic import TEMP_PREFIX, atomic_write, commit, link_or_copy, new_directory, write_temp
 from exportctl.store.mediatypes import ANNOTATION_SUBJECT, ANNOTATION_TITLE, OCI_INDEX, OCI_MANIFEST
 
 _LAYOUT = {"imageLayoutVersion": "1.0.0"}
@@ -72,7 +71,7 @@ def _hex(digest: str) -> str:
     return digest.split(":", 1)[1]
 
 
-def _references(manifest: dict[str, Any]) -> list[tuple[str, Descriptor]]:
+def blob_references(manifest: dict[str, Any]) -> list[tuple[str, Descriptor]]:
     """(role, descriptor) for every blob a manifest needs; the role is how errors name the blob."""
     if not isinstance(manifest, dict) or "config" not in manifest:
         raise StoreError("manifest has no config descriptor")
@@ -164,7 +163,8 @@ class Store:
 
     def _read_index(self) -> dict[str, Any]:
         try:
-            return json.loads(self._index.read_bytes())
+            index: dict[str, Any] = json.loads(self._index.read_bytes())
+            return index
         except (OSError, ValueError) as e:
             raise StoreError(f"cannot read {self._index}: {e}") from e
 
@@ -182,7 +182,7 @@ class Store:
 
     def add_manifest(self, manifest: dict[str, Any], annotations: dict[str, str]) -> Descriptor:
         """Store `manifest` and list it in index.json; its blobs must already be stored."""
-        missing = [f"{role} ({d.digest})" for role, d in _references(manifest) if not self.has_blob(d.digest)]
+        missing = [f"{role} ({d.digest})" for role, d in blob_references(manifest) if not self.has_blob(d.digest)]
         if missing:
             raise StoreError(f"manifest references blobs not in the store: {', '.join(missing)}",
                              hint="put every blob before the manifest that lists it")
@@ -230,7 +230,7 @@ class Store:
         """Re-hash a bundle's manifest, config and layers; return the digests checked, manifest first."""
         self._check_blob(manifest_digest, self._entry(manifest_digest).size, "manifest")
         try:
-            refs = _references(json.loads(self.read_blob(manifest_digest)))
+            refs = blob_references(json.loads(self.read_blob(manifest_digest)))
         except (ValueError, StoreError) as e:
             raise VerifyFailed(f"manifest ({manifest_digest}) is not a valid OCI manifest: {e}") from e
         for role, desc in refs:
@@ -239,24 +239,14 @@ class Store:
 
     def export(self, manifest_digest: str, dest: Path) -> None:
         """Write a standalone OCI layout holding exactly one bundle; `dest` must be new or empty."""
-        dest = Path(dest)
-        if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
-            raise StoreError(f"cannot export to {dest}: it exists and is not empty", hint="choose a new directory")
-        digests = self.verify(manifest_digest)  # never hand out a damaged bundle
-        entry = self._entry(manifest_digest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        # Build beside dest and rename, so an interrupted export leaves no half layout under dest's name.
-        tmp = temp_sibling(dest.parent, f"{dest.name}-")
-        try:
+        with new_directory(Path(dest)) as tmp:
+            digests = self.verify(manifest_digest)  # never hand out a damaged bundle
+            entry = self._entry(manifest_digest)
             (tmp / "blobs" / DIGEST_ALGORITHM).mkdir(parents=True)
             for digest in dict.fromkeys(digests):
                 link_or_copy(self.blob_path(digest), tmp / "blobs" / DIGEST_ALGORITHM / _hex(digest))
             atomic_write(tmp / "index.json", pretty_json({**_EMPTY_INDEX, "manifests": [entry.to_json()]}))
             atomic_write(tmp / "oci-layout", pretty_json(_LAYOUT))
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        commit(tmp, dest)  # rename(2) may replace an empty directory
 
     def _action_path(self, key: str) -> Path:
         if not is_digest(key):

@@ -39,8 +39,6 @@ ANNOTATION_FILEPATH = "org.cncf.model.filepath"
 ANNOTATION_CELL = "dev.exportctl.cell"
 # One of `Role`: lets `exportctl` find a layer's purpose without guessing from its media type.
 ANNOTATION_ROLE = "dev.exportctl.role"
-# Outcome of a cell ("passed", "failed", ...), so `ls` can report it without reading validation blobs.
-ANNOTATION_STATUS = "dev.exportctl.status"
 # On a store index.json entry: the bundle a referrer (signature, attestation) points at. Bundles never carry
 # it, which is how `Store.manifests()` tells the two apart without reading a blob.
 ANNOTATION_SUBJECT = "dev.exportctl.subject"

@@ -19,15 +19,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from exportctl.canonical import canonical_json, digest_bytes, is_digest, pretty_json
-from exportctl.errors import StoreError, VerifyFailed
+from exportctl.errors import VerifyFailed
 from exportctl.store import mediatypes as mt
-from exportctl.store.atomic import atomic_write, commit, temp_sibling
+from exportctl.store.atomic import atomic_write, new_directory
 from exportctl.store.layout import Descriptor, Store
 
 EMPTY_CONFIG = "application/vnd.oci.empty.v1+json"  # OCI 1.1: the config of an artifact that has none
@@ -160,12 +159,7 @@ def pick(referrers: list[Referrer]) -> tuple[Referrer | None, list[Referrer]]:
 def write_layout(store: Store, digest: str, dest: Path, provenance: Referrer | None,
                  signatures: list[Referrer]) -> None:
     """Write the exported layout of bundle `digest` (see module doc); `dest` must be new or empty."""
-    dest = Path(dest)
-    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
-        raise StoreError(f"cannot export to {dest}: it exists and is not empty", hint="choose a new directory")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_sibling(dest.parent, f"{dest.name}-")
-    try:
+    with new_directory(Path(dest)) as tmp:
         store.export(digest, tmp)  # the bundle alone, blobs re-hashed on the way
         if provenance is not None:
             for blob_digest, data in [(provenance.digest, provenance.raw), *provenance.blobs.items()]:
@@ -178,10 +172,6 @@ def write_layout(store: Store, digest: str, dest: Path, provenance: Referrer | N
             path = tmp / SIGNATURES_DIR / f"{signature.keyid[:KEYID_CHARS]}.sig"
             path.parent.mkdir(exist_ok=True)
             atomic_write(path, signature.layer(SIGNATURE_TYPE))
-        commit(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def export(store: Store, digest: str, dest: Path) -> tuple[Referrer | None, list[Referrer]]:
@@ -189,14 +179,6 @@ def export(store: Store, digest: str, dest: Path) -> tuple[Referrer | None, list
     provenance, signatures = pick(load(store, digest))
     write_layout(store, digest, dest, provenance, signatures)
     return provenance, signatures
-
-
-def signature_files(root: Path) -> dict[str, Path]:
-    """keyid prefix -> signature file of an exported layout (names are checked by audit.check_layout)."""
-    directory = root / SIGNATURES_DIR
-    if not directory.is_dir():
-        return {}
-    return {p.name[:KEYID_CHARS]: p for p in sorted(directory.iterdir()) if _SIG_NAME.match(p.name)}
 
 
 def is_signature_name(name: str) -> bool:

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import json
+from collections.abc import Callable
 from typing import Any
 
 from exportctl import errors
 from exportctl.bundle.read import BundleInfo, recipe_of
-from exportctl.canonical import canonical_json, digest_file, digest_value
-from exportctl.paths import PACKAGE_DIR, _source_files
+from exportctl.canonical import canonical_json, digest_tree
+from exportctl.paths import PACKAGE_DIR
 from exportctl.store import mediatypes as mt
+from exportctl.store import referrers as ref
 from exportctl.store.layout import Store
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
@@ -34,12 +35,6 @@ def _hex(digest: str) -> str:
 
 def _descriptor(name: str, digest: str, **extra: Any) -> dict[str, Any]:
     return {"name": name, "digest": {"sha256": _hex(digest)}, **extra}
-
-
-@functools.cache
-def exportctl_source_digest() -> str:
-    """Digest of exportctl's own Python package (the code that planned, ran and assembled the build)."""
-    return digest_value({p.relative_to(PACKAGE_DIR).as_posix(): digest_file(p) for p in _source_files(PACKAGE_DIR)})
 
 
 def subjects(info: BundleInfo) -> list[dict[str, Any]]:
@@ -63,21 +58,20 @@ def base_images(run: dict[str, Any] | None) -> list[dict[str, Any]]:
 def statement(store: Store, info: BundleInfo, run: dict[str, Any] | None, version: str) -> dict[str, Any]:
     """The provenance of `info` as built by `run` (the run record of the build that first made it)."""
     recipe = recipe_of(store, info)
-    exportctl = info.exportctl
     demo = (recipe.get("checkpoint") or {}).get("demo")
     checkpoint_uri = (f"urn:exportctl:demo-checkpoint:{demo['arch']}?seed={demo['seed']}" if demo
                       else f"file:{recipe['checkpoint']['path']}")
     deps = [_descriptor("checkpoint", info.checkpoint, uri=checkpoint_uri)]
     deps += [_descriptor(la.title, la.digest, mediaType=la.media_type) for la in info.by_role(mt.Role.LOCKFILE)]
-    calibration = exportctl.get("calibration")
+    calibration = info.calibration
     if isinstance(calibration, dict) and calibration.get("digest"):
         deps.append(_descriptor(f"calibration:{calibration.get('source')}", calibration["digest"],
                                 annotations={"count": calibration.get("count")}))
     deps += base_images(run)
     built_by = (run or {}).get("exportctl_version", version)
-    deps.append(_descriptor("exportctl", exportctl_source_digest(), uri=f"pkg:pypi/exportctl@{built_by}",
-                            annotations={"cellCode": exportctl.get("cell_code"),
-                                         "exporterVersion": exportctl.get("exporter_version")}))
+    # exportctl's own package: the code that planned, ran and assembled the build.
+    deps.append(_descriptor("exportctl", digest_tree(PACKAGE_DIR), uri=f"pkg:pypi/exportctl@{built_by}",
+                            annotations={"cellCode": info.cell_code, "exporterVersion": info.exporter_version}))
     run = run or {}
     isolation, host = run.get("isolation", {}), run.get("host", {})
     builder = {"id": f"urn:exportctl:builder:{isolation.get('backend', 'unknown')}",
@@ -87,7 +81,7 @@ def statement(store: Store, info: BundleInfo, run: dict[str, Any] | None, versio
                                   "startedOn": run.get("started"), "finishedOn": run.get("finished")}.items()
                 if v is not None}
     byproducts = [_descriptor(f"log:{c['cell']}", c["log"]) for c in run.get("cells", []) if c.get("log")]
-    internal = {"isolationDegraded": exportctl["isolation_degraded"]} if exportctl.get("isolation_degraded") else {}
+    internal = {"isolationDegraded": info.isolation_degraded} if info.isolation_degraded else {}
     return {
         "_type": STATEMENT_TYPE,
         "subject": subjects(info),
@@ -106,7 +100,7 @@ def pae(payload_type: str, payload: bytes) -> bytes:
     return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
 
 
-def envelope(statement_: dict[str, Any], keyid: str, sign: Any) -> bytes:
+def envelope(statement_: dict[str, Any], keyid: str, sign: Callable[[bytes], bytes]) -> bytes:
     """A DSSE envelope of `statement_`; `sign(bytes) -> bytes` holds the key, so it never passes through here."""
     payload = canonical_json(statement_)
     signature = sign(pae(PAYLOAD_TYPE, payload))
@@ -133,11 +127,9 @@ def open_envelope(data: bytes) -> tuple[dict[str, Any], bytes, list[dict[str, st
     return stmt, payload, signatures
 
 
-def envelope_of(referrer: Any) -> tuple[bytes, bool]:
+def envelope_of(referrer: ref.Referrer) -> tuple[bytes, bool]:
     """(DSSE envelope JSON, signed with a key we can check offline) of a provenance referrer: key-signed
     envelopes are stored as they are, Sigstore-signed ones inside the Sigstore bundle that carries them."""
-    from exportctl.store import referrers as ref
-
     try:
         return referrer.layer(ref.DSSE_TYPE), True
     except errors.VerifyFailed:

@@ -16,17 +16,23 @@ import os
 import stat
 import tempfile
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from exportctl import errors
 from exportctl.bundle.read import BundleInfo, read_bundle
 from exportctl.canonical import digest_file, is_digest
 from exportctl.store import mediatypes as mt
 from exportctl.store import referrers as ref
-from exportctl.store.layout import Store
+from exportctl.store.atomic import scratch_dir
+from exportctl.store.layout import Store, blob_references
 from exportctl.store.tarball import safe_extract
+from exportctl.trust.keys import keyid, load_public_key, public_key_from_pem, signature_hash
 from exportctl.trust.provenance import PAYLOAD_TYPE, check_subjects, envelope_of, open_envelope, pae
-from exportctl.trust.signing import _hash_for, _hashing, keyid, load_public_key, scratch
+from exportctl.trust.signers import layout_hashing
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
+    from rich.console import Console
 
 _LAYOUT_VERSION = "1.0.0"
 
@@ -87,17 +93,17 @@ def _check_names(info: BundleInfo, entry: dict[str, Any], store: Store) -> None:
     for key in (mt.ANNOTATION_TITLE, "org.opencontainers.image.ref.name"):
         if key in (entry.get("annotations") or {}):
             _safe_path(entry["annotations"][key], f"index.json annotation {key}")
-    for i, layer in enumerate(info.manifest["layers"]):
-        ann = layer.get("annotations") or {}
+    for i, layer in enumerate(info.layers):
         for key in (mt.ANNOTATION_TITLE, mt.ANNOTATION_FILEPATH):
-            if key in ann:
-                _safe_path(ann[key], f"layer {i} annotation {key}")
-        if layer.get("mediaType") == mt.WEIGHT_TAR:
+            if key in layer.annotations:
+                _safe_path(layer.annotations[key], f"layer {i} annotation {key}")
+        if layer.media_type == mt.WEIGHT_TAR:
             with tempfile.TemporaryDirectory(prefix="exportctl-tarcheck-") as tmp:
-                safe_extract(store.blob_path(layer["digest"]), Path(tmp) / "x")  # checks every entry first
+                safe_extract(store.blob_path(layer.digest), Path(tmp) / "x")  # checks every entry first
 
 
-def _check_provenance(root: Path, info: BundleInfo, digest: str, keys: dict[str, Any], rehash: bool) -> dict[str, Any]:
+def _check_provenance(root: Path, info: BundleInfo, digest: str, keys: dict[str, EllipticCurvePublicKey],
+                      rehash: bool) -> dict[str, Any]:
     def blob(d: str, what: str) -> bytes:
         path = root / "blobs" / "sha256" / d.split(":", 1)[1]
         if rehash and digest_file(path) != d:
@@ -128,7 +134,7 @@ def _check_provenance(root: Path, info: BundleInfo, digest: str, keys: dict[str,
     from cryptography.hazmat.primitives.asymmetric import ec
 
     try:
-        key.verify(base64.b64decode(signatures[0]["sig"]), pae(PAYLOAD_TYPE, payload), ec.ECDSA(_hash_for(key)))
+        key.verify(base64.b64decode(signatures[0]["sig"]), pae(PAYLOAD_TYPE, payload), ec.ECDSA(signature_hash(key)))
     except (InvalidSignature, ValueError):
         raise errors.ProvenanceInvalid(f"the provenance envelope's signature by key {signer[:16]} does not "
                                        "verify: the attestation was changed after it was signed") from None
@@ -159,8 +165,9 @@ def _check_signature(root: Path, path: Path, public_key_file: Path, kid: str) ->
     if hint != kid:
         raise errors.SignatureInvalid(f"{rel} was made by key {str(hint)[:16]}, not by {kid[:16]}")
     try:
-        model_signing.verifying.Config().use_elliptic_key_verifier(public_key=public_key_file) \
-            .set_hashing_config(_hashing()).verify(root, path)
+        model_signing.verifying.Config().use_elliptic_key_verifier(  # type: ignore[no-untyped-call]
+            public_key=public_key_file) \
+            .set_hashing_config(layout_hashing()).verify(root, path)
     except ValueError as e:
         raise errors.SignatureInvalid(f"{rel} (key {kid[:16]}) does not match the bundle: {e}") from None
     except Exception as e:  # a forged signature surfaces as cryptography's InvalidSignature, a mangled file as others
@@ -168,14 +175,21 @@ def _check_signature(root: Path, path: Path, public_key_file: Path, kid: str) ->
                                       ) from None
 
 
-def _keys(key_file: Path | None, recorded: dict[str, bytes]) -> tuple[Any, dict[str, Any]]:
-    from cryptography.hazmat.primitives import serialization
-
-    keys = {prefix: serialization.load_pem_public_key(pem) for prefix, pem in recorded.items()}
+def _keys(key_file: Path | None, recorded: dict[str, bytes],
+          ) -> tuple[EllipticCurvePublicKey | None, dict[str, EllipticCurvePublicKey]]:
+    keys = {prefix: public_key_from_pem(pem) for prefix, pem in recorded.items()}
     public_key = load_public_key(key_file) if key_file is not None else None
     if public_key is not None:
         keys[keyid(public_key)[:ref.KEYID_CHARS]] = public_key
     return public_key, keys
+
+
+def _blobs_of(manifest: Any, digest: str, what: str) -> set[str]:
+    """The manifest's own digest and those of every blob it references."""
+    try:
+        return {digest, *(desc.digest for _, desc in blob_references(manifest))}
+    except errors.StoreError:
+        raise _fail(f"{what} ({digest}) is not an OCI image manifest") from None
 
 
 def _expected_blobs(root: Path, bundle: str, provenance: str | None, blobs: set[str], rehash: bool) -> set[str]:
@@ -185,16 +199,12 @@ def _expected_blobs(root: Path, bundle: str, provenance: str | None, blobs: set[
     path = root / "blobs" / "sha256" / bundle[7:]
     if rehash and (actual := digest_file(path)) != bundle:  # before parsing it: a changed byte may not be JSON
         raise _fail(f"manifest ({bundle}) is corrupt: its content hashes to {actual}")
-    manifest = _read_json(path, "the bundle manifest")
-    try:
-        expected = {bundle, *(str(d["digest"]) for d in [manifest["config"], *manifest["layers"]])}
-    except (KeyError, TypeError):
-        raise _fail(f"manifest ({bundle}) is not an OCI image manifest") from None
+    expected = _blobs_of(_read_json(path, "the bundle manifest"), bundle, "manifest")
     if provenance is not None:
         if provenance not in blobs:
             raise _fail(f"the provenance referrer blobs/sha256/{provenance[7:]} is missing: the layout is truncated")
         pman = _read_json(root / "blobs" / "sha256" / provenance[7:], "provenance referrer manifest")
-        expected |= {provenance, *(str(d.get("digest")) for d in [pman.get("config", {}), *pman.get("layers", [])])}
+        expected |= _blobs_of(pman, provenance, "provenance referrer manifest")
     if missing := sorted(expected - blobs):
         raise _fail(f"blobs/sha256/{missing[0][7:]} is missing: the layout is truncated")
     if extra := sorted(blobs - expected):
@@ -257,12 +267,12 @@ def verify_stored(store: Store, ref_text: str, key_file: Path | None = None) -> 
     provenance, signatures = ref.pick(ref.load(store, digest))  # re-hashes the referrers' blobs
     recorded = {s.keyid[:ref.KEYID_CHARS]: s.layer(ref.PUBLIC_KEY_TYPE) for s in signatures
                 if s.annotations.get(ref.ANNOTATION_SIGNER) == "key"}
-    with scratch(store) as tmp:
+    with scratch_dir(store.root / "exportctl") as tmp:  # beside the blobs: the layout is hard links
         ref.write_layout(store, digest, tmp / "layout", provenance, signatures)  # re-hashes the bundle's blobs
         return verify_layout(tmp / "layout", key_file, recorded, rehash=False)
 
 
-def render(console: Any, report: dict[str, Any]) -> None:
+def render(console: Console, report: dict[str, Any]) -> None:
     console.print(f"[green]ok[/] {report['bundle']}: {report['blobs_checked']} blobs match their digests",
                   highlight=False)
     prov = report["provenance"]

@@ -6,16 +6,14 @@ integrity line is `exportctl verify`'s verdict, so a page never vouches for a da
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from exportctl import errors
-from exportctl.bundle.read import read_bundle, read_json_layer, recipe_of
+from exportctl.bundle.read import read_bundle, recipe_of, validation_of
 from exportctl.canonical import short
-from exportctl.store import mediatypes as mt
 from exportctl.store import referrers as ref
 from exportctl.store.layout import Store
 from exportctl.trust.provenance import envelope_of, open_envelope
@@ -64,17 +62,16 @@ def audit(store: Store, ref_text: str) -> dict[str, Any]:
     digest = store.resolve(ref_text).digest
     info = read_bundle(store, digest)
     recipe = recipe_of(store, info)
-    toolchains = info.exportctl.get("toolchains", {})
+    toolchains = info.toolchains
     runs = store.run_records(digest)
     cells = []
     for c in info.cells:
-        toolchain = c["cell"].split("/", 1)[0]
-        validation = read_json_layer(store, info.cell_layer(c["cell"], mt.Role.VALIDATION))
-        cells.append({"cell": c["cell"], "status": c.get("status"), "artifact": c.get("artifact"),
-                      "size": c.get("size"), "toolchain": {"name": toolchain, **toolchains.get(toolchain, {})},
+        toolchain = c.name.split("/", 1)[0]
+        cells.append({"cell": c.name, "status": c.status, "artifact": c.artifact,
+                      "size": c.size, "toolchain": {"name": toolchain, **toolchains.get(toolchain, {})},
                       "images": [e for e in (runs[0].get("environments", []) if runs else [])
                                  if e.get("toolchain") == toolchain and e.get("image")],
-                      "validation": _metrics(validation)})
+                      "validation": _metrics(validation_of(store, info, c.name))})
     referrers = ref.load(store, digest)
     provenance, _ = ref.pick(referrers)
     signatures = [{"keyid": r.annotations.get(ref.ANNOTATION_KEYID, "?")[:ref.KEYID_CHARS],
@@ -91,9 +88,8 @@ def audit(store: Store, ref_text: str) -> dict[str, Any]:
     for s in signatures:
         s["status"] = integrity.get("signatures", {}).get(s["keyid"], "not in the exported layout")
     return {"bundle": digest, "name": info.name, "recipe": recipe, "checkpoint": _checkpoint(recipe, info.checkpoint),
-            "exporter_version": info.exportctl.get("exporter_version"), "cell_code": info.exportctl.get("cell_code"),
-            "isolation_degraded": info.exportctl.get("isolation_degraded"),
-            "calibration": info.exportctl.get("calibration"), "cells": cells,
+            "exporter_version": info.exporter_version, "cell_code": info.cell_code,
+            "isolation_degraded": info.isolation_degraded, "calibration": info.calibration, "cells": cells,
             "runs": [{"started": r.get("started"), "finished": r.get("finished"), "backend": r.get("isolation", {})
                       .get("backend"), "sandbox": r.get("isolation", {}).get("sandbox"),
                       "host": r.get("host", {}).get("platform"), "cached": all(c.get("cached") for c in r.get(
@@ -145,7 +141,3 @@ def render(console: Console, data: dict[str, Any]) -> None:
     for run in data["runs"]:
         p(f"run         {run['started']} {run['backend']}/{run['sandbox']} on {run['host']}"
           f"{' (all cached)' if run['cached'] else ''}", highlight=False)
-
-
-def to_json(data: dict[str, Any]) -> str:
-    return json.dumps(data, indent=2, sort_keys=True)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
+from exportctl.bundle.read import read_bundle, validation_of
 from exportctl.canonical import short
 from exportctl.store import mediatypes as mt
 from exportctl.store.layout import Store
+
+if TYPE_CHECKING:
+    from exportctl.build.pipeline import BuildOutcome
 
 
 def _metrics_line(validation: dict[str, Any] | None) -> str:
@@ -32,7 +35,7 @@ def _metrics_line(validation: dict[str, Any] | None) -> str:
     return " ".join(parts)
 
 
-def build_summary(outcome: Any) -> dict[str, Any]:
+def build_summary(outcome: BuildOutcome) -> dict[str, Any]:
     cells = []
     for o in outcome.outcomes:
         artifact = o.result.blob(o.cell.toolchain.artifact)
@@ -64,24 +67,14 @@ def render_plan(console: Console, data: dict[str, Any]) -> None:
     console.print(table)
 
 
-def _manifest(store: Store, digest: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    manifest = json.loads(store.read_blob(digest))
-    return manifest, json.loads(store.read_blob(manifest["config"]["digest"]))
-
-
 def bundle_detail(store: Store, digest: str) -> dict[str, Any]:
-    manifest, config = _manifest(store, digest)
-    validations = {}
-    for layer in manifest["layers"]:
-        ann = layer.get("annotations", {})
-        if ann.get(mt.ANNOTATION_ROLE) == "validation":
-            validations[ann[mt.ANNOTATION_CELL]] = json.loads(store.read_blob(layer["digest"]))
-    cells = [{**c, "validation": validations.get(c["cell"])} for c in config["exportctl"]["cells"]]
-    return {"bundle": digest, "name": config["descriptor"]["name"], "checkpoint": config["exportctl"]["checkpoint"],
-            "toolchains": config["exportctl"]["toolchains"], "cells": cells,
-            "isolation_degraded": config["exportctl"].get("isolation_degraded"),
-            "layers": [{"title": la.get("annotations", {}).get(mt.ANNOTATION_TITLE), "digest": la["digest"],
-                        "size": la["size"], "mediaType": la["mediaType"]} for la in manifest["layers"]],
+    """What `exportctl show` prints: the bundle's cells with their validation reports, its layers and runs."""
+    info = read_bundle(store, digest)
+    cells = [{**c.entry, "validation": validation_of(store, info, c.name)} for c in info.cells]
+    return {"bundle": digest, "name": info.name, "checkpoint": info.checkpoint, "toolchains": info.toolchains,
+            "cells": cells, "isolation_degraded": info.isolation_degraded,
+            "layers": [{"title": la.annotations.get(mt.ANNOTATION_TITLE), "digest": la.digest, "size": la.size,
+                        "mediaType": la.media_type} for la in info.layers],
             "runs": store.run_records(digest)}
 
 

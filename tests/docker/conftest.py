@@ -54,10 +54,10 @@ def _tidy(host: str) -> None:
     import docker
 
     from exportctl.env.locks import lock_digest
-    from exportctl.toolchains import REGISTRY
+    from exportctl.formats import registry
 
     client = docker.DockerClient(base_url=host, timeout=120)
-    current = {lock_digest(t) for t in REGISTRY}
+    current = {lock_digest(spec.toolchain) for spec in registry().values()}
     for stage in client.images.list(filters={"label": "dev.exportctl.stage=install"}):
         if stage.labels.get("dev.exportctl.lock") not in current:
             client.images.remove(stage.id, force=True)

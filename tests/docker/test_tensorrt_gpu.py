@@ -4,15 +4,18 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
 from exportctl import errors
-from exportctl.cell.tensorrt_engine import split_header
 from exportctl.env.pins import pins
-from exportctl.toolchains.tensorrt import gpu_missing
-from tests.conftest import exportctl
+from exportctl.formats.tensorrt import gpu_missing
+from tests.conftest import ROOT, exportctl
+
+sys.path.insert(0, str(ROOT / "runtimes" / "python"))
+from yolo_runtime.engine import split_header  # noqa: E402
 
 pytestmark = [pytest.mark.docker, pytest.mark.gpu,
               pytest.mark.skipif(gpu_missing() is not None, reason=f"gpu tier: {gpu_missing()}")]

@@ -56,7 +56,7 @@ def test_flipping_any_byte_fails_both_verifiers(signed: dict) -> None:
     """Every file of the export: first, middle and last byte; the small JSON files at 16 spread positions."""
     import model_signing
 
-    from exportctl.trust.signing import _hashing
+    from exportctl.trust.signers import layout_hashing
     from exportctl.trust.verify import verify_layout
 
     layout, public, signature = signed["layout"], signed["public"], signed["signature"]
@@ -64,7 +64,7 @@ def test_flipping_any_byte_fails_both_verifiers(signed: dict) -> None:
     def model_signing_accepts() -> bool:
         try:
             model_signing.verifying.Config().use_elliptic_key_verifier(public_key=public) \
-                .set_hashing_config(_hashing()).verify(layout, signature)
+                .set_hashing_config(layout_hashing()).verify(layout, signature)
             return True
         except Exception:
             return False

@@ -157,8 +157,8 @@ TELEMETRY_PROBE = """
 import sys
 from pathlib import Path
 if sys.argv[1] == "off":
-    from exportctl.cell.reproducible import openvino_telemetry_off
-    openvino_telemetry_off()
+    from exportctl.formats.openvino import telemetry_off
+    telemetry_off()
 import torch, openvino as ov
 ov.convert_model(torch.nn.Conv2d(3, 4, 3).eval(), example_input=torch.zeros(1, 3, 8, 8))
 import nncf  # imports its own telemetry client too

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from exportctl import errors
-from exportctl.doctor import probe
+from exportctl.commands.doctor import probe
 from exportctl.runners import sandbox
 
 pytestmark = pytest.mark.slow

@@ -150,14 +150,14 @@ def test_a_cell_from_another_platform_merges_in_and_records_where_it_ran(tmp_pat
     mac = _stored(store, mac_parts)
     merged, parts = merge(store, [linux, mac])
     info = read_bundle(store, merged)
-    where = {c["cell"]: c["platform"] for c in info.cells}
+    where = {c.name: c.platform for c in info.cells}
     assert where == {"coreml/fp32": "darwin-arm64", "onnx/fp32": "linux-x86_64"}
-    degraded = {c["cell"]: c.get("isolation_degraded") for c in info.cells}
+    degraded = {c.name: c.isolation_degraded for c in info.cells}
     assert degraded == {"coreml/fp32": mac_parts.isolation_degraded, "onnx/fp32": None}
-    assert "isolation_degraded" not in info.exportctl
+    assert "isolation_degraded" not in info.config["exportctl"]
     titles = {la.title for la in info.layers}
     assert {"reference/output0.npy", "reference@darwin-arm64/output0.npy",
             "lockfiles/coreml-darwin-arm64.txt", "lockfiles/torchscript-darwin-arm64.txt"} <= titles
-    assert set(info.exportctl["toolchains"]) == {"onnx", "torchscript", "coreml@darwin-arm64",
+    assert set(info.toolchains) == {"onnx", "torchscript", "coreml@darwin-arm64",
                                                  "torchscript@darwin-arm64"}
-    assert info.exportctl["platform"] == "linux-x86_64"
+    assert info.platform == "linux-x86_64"

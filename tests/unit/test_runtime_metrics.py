@@ -18,9 +18,24 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "runtimes" / "python"))
 sys.path.insert(0, str(REPO))
 
-from yolo_runtime import Detections, YOLOInference, decode_detections, letterbox, load_image, nms, open_backend  # noqa: E402
+from yolo_runtime import (  # noqa: E402
+    Detections,
+    YOLOInference,
+    box_iou,
+    decode_detections,
+    letterbox,
+    load_image,
+    nms,
+    open_backend,
+)
 
-from exportctl.cell.metrics import box_iou, check_tolerances, detection_metrics, tensor_metrics  # noqa: E402
+from exportctl.cell.metrics import tensor_metrics, tensor_violations  # noqa: E402
+from exportctl.tasks.detect import detection_metrics, violations  # noqa: E402
+
+
+def check_tolerances(tensor: dict, detection: dict | None, tol: dict) -> list[str]:
+    """The cell's verdict rule: raw-tensor gates first, then the task's."""
+    return tensor_violations(tensor, tol) + violations(detection, tol)
 
 
 def dets(boxes: list[list[float]], scores: list[float], classes: list[int]) -> Detections:
@@ -244,11 +259,11 @@ def test_detection_gates_with_empty_sides():
 # --- backends and inference (host-runnable parts) --------------------------------------------------------
 
 
-def test_open_backend_unknown_suffix_lists_supported(tmp_path):
-    with pytest.raises(ValueError, match=r"supported suffixes: \.onnx, \.tflite, \.torchscript, \.xml"):
-        open_backend(tmp_path / "model.pdmodel")
+def test_open_backend_is_looked_up_by_format_name(tmp_path):
+    with pytest.raises(ValueError, match=r"supported: coreml, litert, onnx, openvino, tensorrt, torchscript"):
+        open_backend(tmp_path / "model.pdmodel", "paddle")
     with pytest.raises(FileNotFoundError, match="missing.onnx"):
-        open_backend(tmp_path / "missing.onnx")
+        open_backend(tmp_path / "missing.onnx", "onnx")
 
 
 def test_inference_needs_square_imgsz(tmp_path):
@@ -297,7 +312,7 @@ def test_onnx_backend_runs_float16_model(tmp_path):
     # Pin the IR version: the onnx package's default can be newer than what the installed ORT can load.
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     onnx.save(model, tmp_path / "m.onnx")
-    backend = open_backend(tmp_path / "m.onnx")
+    backend = open_backend(tmp_path / "m.onnx", "onnx")
     x = np.arange(12, dtype=np.float32).reshape(1, 3, 2, 2)
     (out,) = backend.run(x)
     assert backend.outputs == ["output0"]
@@ -320,7 +335,7 @@ def _save_constant_torchscript(path: Path, value: np.ndarray) -> None:
 
 def test_torchscript_backend_flattens_outputs(tmp_path):
     _save_constant_torchscript(tmp_path / "m.torchscript", head_output())
-    backend = open_backend(tmp_path / "m.torchscript")
+    backend = open_backend(tmp_path / "m.torchscript", "torchscript")
     x = np.zeros((1, 3, 4, 4), dtype=np.float32)
     head, plus_one = backend.run(x)
     assert backend.outputs == ["output0", "output1"]
@@ -331,7 +346,8 @@ def test_torchscript_backend_flattens_outputs(tmp_path):
 def test_yolo_inference_end_to_end(tmp_path):  # needs cv2 and torch
     cv2 = pytest.importorskip("cv2")
     _save_constant_torchscript(tmp_path / "model.torchscript", head_output())
-    (tmp_path / "metadata.json").write_text(json.dumps({"input_shape": [64, 64, 3], "class_names": ["cat", "dog"]}))
+    (tmp_path / "metadata.json").write_text(json.dumps({"input_shape": [64, 64, 3], "class_names": ["cat", "dog"],
+                                                         "export_format": "torchscript"}))
     cv2.imwrite(str(tmp_path / "img.png"), np.full((48, 64, 3), 200, dtype=np.uint8))
     model = YOLOInference(tmp_path / "model.torchscript")
     d = model.predict(tmp_path / "img.png")

@@ -219,7 +219,7 @@ def test_provenance_names_the_bundle_its_artifacts_and_its_inputs(signed: dict) 
     assert stmt["_type"] == "https://in-toto.io/Statement/v1"
     assert stmt["predicateType"] == "https://slsa.dev/provenance/v1"
     info = read_bundle(store, digest)
-    assert {f"sha256:{s['digest']['sha256']}" for s in stmt["subject"]} == {digest, info.cells[0]["artifact"]}
+    assert {f"sha256:{s['digest']['sha256']}" for s in stmt["subject"]} == {digest, info.cells[0].artifact}
     build = stmt["predicate"]["buildDefinition"]
     assert build["externalParameters"]["recipe"]["name"] == "tiny"
     names = [d["name"] for d in build["resolvedDependencies"]]
@@ -256,7 +256,7 @@ def _attack(signed: dict, keys: dict[str, Path], code: int, needle: str, model_s
 
 
 def test_tampered_artifact_blob(signed: dict, keys: dict[str, Path]) -> None:
-    artifact = read_bundle(signed["store"], signed["digest"]).cells[0]["artifact"]
+    artifact = read_bundle(signed["store"], signed["digest"]).cells[0].artifact
     _flip(_blob(signed["layout"], artifact), 3)
     _attack(signed, keys, errors.VERIFY_FAILED, f"({artifact}) is corrupt")
 
@@ -327,7 +327,7 @@ def test_provenance_whose_subject_does_not_match(tmp_path: Path, keys: dict[str,
     info, other_info = read_bundle(store, digest), read_bundle(store, other)
     stmt = statement(store, info, None, "0.1.0")
     stmt["subject"][1] = {"name": "onnx-fp32/model.onnx",
-                          "digest": {"sha256": other_info.cells[0]["artifact"][7:]}}  # a different artifact
+                          "digest": {"sha256": other_info.cells[0].artifact[7:]}}  # a different artifact
     signer = KeySigner(keys["a"])
     entry = store.resolve(digest)
     prov = ref.make(entry, ref.DSSE_TYPE, [(signer.sign_envelope(stmt), ref.DSSE_TYPE)],
@@ -337,7 +337,7 @@ def test_provenance_whose_subject_does_not_match(tmp_path: Path, keys: dict[str,
     before = snapshot(store.root)
     done = verify_cli(digest, store.root, keys["a.pub"])
     assert done.returncode == errors.PROVENANCE_INVALID, done.stderr
-    assert "subject does not match" in done.stderr and other_info.cells[0]["artifact"] in done.stderr
+    assert "subject does not match" in done.stderr and other_info.cells[0].artifact in done.stderr
     assert snapshot(store.root) == before
 
 

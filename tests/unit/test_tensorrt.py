@@ -4,14 +4,17 @@ metadata header, or none for Triton) is right. Building and validating engines i
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
 from exportctl import errors
-from exportctl.cell.tensorrt_engine import split_header, with_header
-from exportctl.toolchains.tensorrt import gpu_missing
-from tests.conftest import exportctl
+from exportctl.formats.tensorrt import gpu_missing, with_header
+from tests.conftest import ROOT, exportctl
+
+sys.path.insert(0, str(ROOT / "runtimes" / "python"))
+from yolo_runtime.engine import split_header  # noqa: E402
 
 RECIPE = """name: trt
 checkpoint:

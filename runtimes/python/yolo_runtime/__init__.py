@@ -6,7 +6,7 @@ shipped to users alongside the exported model.
 
 from .backends import Backend, RuntimeUnavailable, open_backend
 from .inference import YOLOInference
-from .postprocess import Detections, decode_detections, nms
+from .postprocess import Detections, box_iou, decode_detections, nms
 from .preprocess import letterbox, load_image
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "Detections",
     "RuntimeUnavailable",
     "YOLOInference",
+    "box_iou",
     "decode_detections",
     "letterbox",
     "load_image",

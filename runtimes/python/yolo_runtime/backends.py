@@ -195,31 +195,29 @@ def _single(directory: Path, pattern: str) -> Path:
     return found[0]
 
 
-# Suffix -> backend class; a new format plugs in by adding its entry here.
+def _tensorrt(path: Path) -> Backend:
+    from .engine import TensorRTBackend  # ctypes + CUDA: only where an engine is opened
+
+    return TensorRTBackend(path)
+
+
+# Export format name (exportctl's, and metadata.json's `export_format`) -> backend.
 BACKENDS: dict[str, Callable[[Path], Backend]] = {
-    ".onnx": OnnxBackend,
-    ".torchscript": TorchScriptBackend,
-    ".xml": OpenVINOBackend,
-    ".tflite": LiteRTBackend,
-}
-# Formats whose export is a directory, by the end of the directory's name.
-DIRECTORY_BACKENDS: dict[str, Callable[[Path], Backend]] = {
-    "_openvino_model": OpenVINOBackend,
-    ".mlpackage": CoreMLBackend,
+    "onnx": OnnxBackend,
+    "torchscript": TorchScriptBackend,
+    "openvino": OpenVINOBackend,
+    "litert": LiteRTBackend,
+    "coreml": CoreMLBackend,
+    "tensorrt": _tensorrt,
 }
 
 
-def open_backend(path: str | Path) -> Backend:
-    """Open an exported model with the backend its file suffix (or export directory's name) names."""
+def open_backend(path: str | Path, fmt: str) -> Backend:
+    """Open the model exported as format `fmt` at `path` (a file, or the export's directory)."""
     path = Path(path)
-    if path.is_dir():
-        for ending, backend in DIRECTORY_BACKENDS.items():
-            if path.name.endswith(ending):
-                return backend(path)
-        raise ValueError(f"no backend for directory {path.name!r}; supported: {', '.join(DIRECTORY_BACKENDS)}")
-    cls = BACKENDS.get(path.suffix.lower())
-    if cls is None:
-        raise ValueError(f"no backend for {path.name!r}; supported suffixes: {', '.join(sorted(BACKENDS))}")
-    if not path.is_file():
-        raise FileNotFoundError(f"model file not found: {path}")
-    return cls(path)
+    backend = BACKENDS.get(fmt)
+    if backend is None:
+        raise ValueError(f"no backend for format {fmt!r}; supported: {', '.join(sorted(BACKENDS))}")
+    if not path.exists():
+        raise FileNotFoundError(f"model not found: {path}")
+    return backend(path)

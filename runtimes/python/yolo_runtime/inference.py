@@ -18,10 +18,12 @@ class YOLOInference:
     """An exported YOLO detect model plus the metadata needed to feed it and name its classes.
 
     `metadata_path` defaults to `metadata.json` beside the model (the bundle layout). An explicit `imgsz`
-    wins over the metadata's `input_shape`, e.g. for a model exported with dynamic axes.
+    wins over the metadata's `input_shape`, e.g. for a model exported with dynamic axes; an explicit `fmt`
+    (export format name: onnx, openvino, ...) over the metadata's `export_format`.
     """
 
-    def __init__(self, model_path: str | Path, metadata_path: str | Path | None = None, imgsz: int | None = None):
+    def __init__(self, model_path: str | Path, metadata_path: str | Path | None = None, imgsz: int | None = None,
+                 fmt: str | None = None):
         model_path = Path(model_path)
         if metadata_path is None and (model_path.parent / "metadata.json").is_file():
             metadata_path = model_path.parent / "metadata.json"
@@ -39,7 +41,10 @@ class YOLOInference:
             {int(k): v for k, v in names.items()} if isinstance(names, dict) else dict(enumerate(names))
         )
         self.imgsz = imgsz
-        self.backend: Backend = open_backend(model_path)
+        fmt = fmt or meta.get("export_format")
+        if fmt is None:
+            raise ValueError(f"no fmt given and no metadata export_format found for {model_path}")
+        self.backend: Backend = open_backend(model_path, fmt)
 
     def predict(self, image_path: str | Path, conf: float = 0.25, iou: float = 0.45) -> Detections:
         """Detect objects in one image; boxes are in the letterboxed `imgsz` x `imgsz` input's pixels."""

@@ -1,16 +1,12 @@
-"""TensorRT cell: checkpoint -> ONNX (Ultralytics' exporter, CPU) -> engine (TensorRT builder, GPU), and the
-TensorRT runtime backend validation uses.
+"""TensorRT engines on the GPU, through TensorRT's Python bindings and the CUDA runtime library (ctypes).
 
-TensorRT's Python bindings come from the lock (`tensorrt_bindings`), its libraries and CUDA from NVIDIA's
-base image; device memory is handled through the CUDA runtime library with ctypes, so no CUDA build of
-torch (or any other CUDA Python package) is needed. By default the engine file carries Ultralytics' header
-(4-byte little-endian length + JSON metadata) so its AutoBackend can load it; `triton: true` writes the
-plain serialized engine, which is what Triton Inference Server loads.
+No CUDA build of torch (or any other CUDA Python package) is needed: device memory is handled through
+libcudart directly. Engine files may carry Ultralytics' header (4-byte little-endian length + JSON metadata)
+or be plain serialized engines (what Triton loads); both open.
 """
 
 from __future__ import annotations
 
-import ast
 import ctypes
 import json
 from pathlib import Path
@@ -18,28 +14,8 @@ from typing import Any
 
 import numpy as np
 
-ARTIFACT = "model.engine"
 _CUDART = ("libcudart.so.13", "libcudart.so.12", "libcudart.so")
 _H2D, _D2H = 1, 2  # cudaMemcpyKind
-
-
-def ultralytics_metadata(onnx_path: Path) -> dict[str, Any]:
-    """The metadata Ultralytics embedded in the ONNX graph, with its values parsed back from their str()."""
-    import onnx
-
-    meta: dict[str, Any] = {}
-    for prop in onnx.load(str(onnx_path), load_external_data=False).metadata_props:
-        try:
-            meta[prop.key] = ast.literal_eval(prop.value)
-        except (ValueError, SyntaxError):
-            meta[prop.key] = prop.value
-    return meta
-
-
-def with_header(engine: bytes, metadata: dict[str, Any]) -> bytes:
-    """Ultralytics' engine file layout (its exporter writes the same): length, JSON metadata, engine."""
-    meta = json.dumps(metadata).encode()
-    return len(meta).to_bytes(4, byteorder="little", signed=True) + meta + engine
 
 
 def split_header(data: bytes) -> tuple[dict[str, Any] | None, bytes]:
@@ -51,47 +27,6 @@ def split_header(data: bytes) -> tuple[dict[str, Any] | None, bytes]:
         except (UnicodeDecodeError, json.JSONDecodeError):
             pass
     return None, data
-
-
-def build_engine(onnx_path: Path, precision: str, workspace_gb: float) -> bytes:
-    import tensorrt_bindings as trt
-
-    logger = trt.Logger(trt.Logger.WARNING)
-    builder = trt.Builder(logger)
-    network = builder.create_network(0)  # explicit batch: the only mode TensorRT 10+ has
-    parser = trt.OnnxParser(network, logger)
-    if not parser.parse(onnx_path.read_bytes()):
-        problems = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise RuntimeError(f"TensorRT could not parse the ONNX graph: {problems}")
-    config = builder.create_builder_config()
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gb * (1 << 30)))
-    if hasattr(trt.BuilderFlag, "TF32"):
-        config.clear_flag(trt.BuilderFlag.TF32)  # fp32 means fp32: TF32 would round matmul inputs to 10 bits
-    if precision == "fp16":
-        if not hasattr(trt.BuilderFlag, "FP16"):
-            raise RuntimeError(f"TensorRT {trt.__version__} has no FP16 builder flag (strongly typed only)")
-        config.set_flag(trt.BuilderFlag.FP16)
-    serialized = builder.build_serialized_network(network, config)
-    if serialized is None:
-        raise RuntimeError("TensorRT could not build an engine (its log is above)")
-    return bytes(serialized)
-
-
-def export_engine(checkpoint: Path, precision: str, options: dict[str, Any], imgsz: int, batch: int,
-                  workdir: Path, output_dir: Path) -> Path:
-    """The cell's export: ONNX through the ONNX exporter, then the engine; returns the artifact path."""
-    from .exporters import export
-
-    onnx_dir = workdir / "onnx"
-    onnx_dir.mkdir(parents=True, exist_ok=True)
-    graph = export(checkpoint, "onnx", "fp32", {"opset": options.get("opset", 17), "simplify": True,
-                                                "dynamic": False}, imgsz, batch, workdir, onnx_dir)
-    engine = build_engine(graph, precision, float(options.get("workspace_gb", 4.0)))
-    data = engine if options.get("triton") else with_header(engine, ultralytics_metadata(graph))
-    target = output_dir / ARTIFACT
-    target.write_bytes(data)
-    register()
-    return target
 
 
 class _Cuda:
@@ -125,7 +60,7 @@ class _Cuda:
 
 
 class TensorRTBackend:
-    """An engine file on the GPU, with yolo_runtime's backend shape: `outputs` and `run(x)`."""
+    """An engine file on the GPU: `outputs` and `run(x)` like every other backend."""
 
     def __init__(self, path: str | Path) -> None:
         import tensorrt_bindings as trt
@@ -170,10 +105,3 @@ class TensorRTBackend:
             for ptr in buffers:
                 cuda.free(ptr)
         return [host.astype(np.float32) for host, _ in results]
-
-
-def register() -> None:
-    """Let yolo_runtime's `open_backend` (which validation uses) open `.engine` files."""
-    from yolo_runtime import backends
-
-    backends.BACKENDS.setdefault(".engine", TensorRTBackend)

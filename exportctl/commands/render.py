@@ -1,4 +1,4 @@
-"""Image commands: `exportctl render`. Registered on `exportctl.cli.main` when imported (cli.py does)."""
+"""`exportctl render`: write the Docker build context of every toolchain a recipe needs."""
 
 from __future__ import annotations
 
@@ -7,20 +7,19 @@ from pathlib import Path
 import click
 
 from exportctl import errors
-from exportctl.cli import JSON, RECIPE, _emit, _handle_errors, main, out
-from exportctl.recipe.model import load_recipe
+from exportctl.commands.common import emit, json_option, out, recipe_argument
 
 
-@main.command()
-@RECIPE
+@click.command()
+@recipe_argument
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), required=True,
               help="Directory to write one build context per toolchain into (DIR/<toolchain>/).")
-@JSON
-@_handle_errors
-def render(recipe: Path, out_dir: Path, as_json: bool) -> None:
+@json_option
+def render(recipe: Path, out_dir: Path) -> None:
     """Write the Docker build context of every toolchain RECIPE needs: Dockerfile, lock, wheelhouse, cell code."""
-    from exportctl.env import images
+    from exportctl.env.contexts import render_context
     from exportctl.plan.matrix import make_plan
+    from exportctl.recipe.model import load_recipe
 
     toolchains = make_plan(load_recipe(recipe)).toolchains
     taken = [t for t in toolchains if (out_dir / t).exists()]
@@ -29,7 +28,7 @@ def render(recipe: Path, out_dir: Path, as_json: bool) -> None:
                                  hint="remove it or choose another --out")
     rows = []
     for toolchain in toolchains:
-        context = images.render_context(toolchain, out_dir / toolchain)
+        context = render_context(toolchain, out_dir / toolchain)
         args = " ".join(f"--build-arg {k}={v}" for k, v in context.base_args.items())
         rows.append({"toolchain": toolchain, "context": str(context.path), "digest": context.digest,
                      "base_args": context.base_args,
@@ -37,7 +36,8 @@ def render(recipe: Path, out_dir: Path, as_json: bool) -> None:
 
     def show() -> None:
         for row in rows:
-            out.print(f"[cyan]{row['toolchain']}[/] {row['context']} {row['digest']}", highlight=False, soft_wrap=True)
-            out.print(f"  {row['build']}", highlight=False, soft_wrap=True, markup=False)
+            out().print(f"[cyan]{row['toolchain']}[/] {row['context']} {row['digest']}", highlight=False,
+                        soft_wrap=True)
+            out().print(f"  {row['build']}", highlight=False, soft_wrap=True, markup=False)
 
-    _emit(as_json, rows, show)
+    emit(rows, show)

@@ -1,0 +1,127 @@
+"""What exportctl knows about one export format, as data: the `FormatSpec` every `formats/<name>.py` defines.
+
+Stdlib only at import: the host reads a spec to plan (precisions, options, toolchain, refusals), and the cell
+reads the same spec to export, fix determinism, open the runtime and check structure. Heavy packages
+(ultralytics, the format's framework) are imported inside the functions that a cell calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+
+class Precision(StrEnum):
+    fp32 = "fp32"
+    fp16 = "fp16"
+    int8 = "int8"
+    w8a16 = "w8a16"
+    w8a32 = "w8a32"
+
+
+@dataclass(frozen=True)
+class Option:
+    """One per-format option: the host derives its pydantic field from this, the cell its default."""
+
+    name: str
+    type: type  # bool, int, float or str
+    default: Any
+    help: str = ""
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    aliases: tuple[str, ...] = ()  # export-guide names users already pass (accepted by the cell contract)
+
+
+@dataclass(frozen=True)
+class ExportStep:
+    """What the in-cell export of one artifact is given (paths are the cell's own)."""
+
+    checkpoint: Path
+    precision: str
+    options: Mapping[str, Any]  # every option of the format, defaults filled in
+    imgsz: int
+    batch: int
+    task: str  # the Ultralytics task the checkpoint is loaded as
+    workdir: Path
+    output_dir: Path
+    calibration_dir: Path | None  # images static quantization calibrates on (only for calibrated precisions)
+    conf: float  # thresholds an embedded NMS stage gets: the validation's, so it suppresses as validation does
+    iou: float
+
+
+@dataclass(frozen=True)
+class StructureCheck:
+    """One structural check of an artifact whose runtime cannot run here."""
+
+    check: str
+    ok: bool
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"check": self.check, "ok": bool(self.ok), "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class StructureExpectation:
+    """What the task and the reference say an artifact must look like (input size, outputs, metadata)."""
+
+    imgsz: int
+    names: Mapping[int, str]
+    output_shapes: list[list[int]]
+    task: str
+    precision: str
+
+
+@dataclass(frozen=True, eq=False)  # one object per format/task: compared and hashed by identity
+class FormatSpec:
+    name: str  # the recipe key, the lock's name and images/<name>/
+    artifact: str  # the file (or directory) name the cell writes into its output dir
+    runtime: str  # what validates the artifact, shown to users
+    precisions: Mapping[str, str | None]  # every precision -> None (built) or why it is refused
+    backend: str  # yolo_runtime's backend name for validation
+    export: Callable[[ExportStep], Path]  # the in-cell export: returns the artifact path
+    options: tuple[Option, ...] = ()
+    calibrated: tuple[str, ...] = ()  # precisions that need the recipe's calibration images
+    reference_environment: bool = False  # its environment computes PyTorch references and demo checkpoints
+    environment: Mapping[str, str] = field(default_factory=dict)  # variables cells need (set in every cell)
+    host_refusal: Callable[[], str | None] | None = None  # why this host cannot build it (no GPU), else None
+    requires_gpu: bool = False
+    structure: Callable[[Path, StructureExpectation], list[StructureCheck]] | None = None  # runtime absent
+    structure_runtime: str = ""  # what validation.json names as the runtime of structural checks
+
+    @property
+    def toolchain(self) -> str:
+        """The lockfile and image name of the environment this format's cells run in."""
+        return self.name
+
+    @property
+    def supported(self) -> tuple[str, ...]:
+        return tuple(p for p, reason in self.precisions.items() if reason is None)
+
+    def refuse(self, precision: str) -> str | None:
+        """Why `precision` cannot be built (here), or None when it can."""
+        if self.host_refusal is not None:
+            reason = self.host_refusal()
+            if reason is not None:
+                return reason
+        why = self.precisions.get(precision)
+        if why is None:
+            return None
+        return f"precision {precision} is not available ({why}); this toolchain builds: {', '.join(self.supported)}"
+
+    def resolve_options(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """Every option's value: aliases renamed, defaults filled in; keys this format does not know dropped."""
+        renamed = {alias: o.name for o in self.options for alias in o.aliases}
+        values = {renamed.get(k, k): v for k, v in given.items()}
+        return {o.name: values.get(o.name, o.default) for o in self.options}
+
+
+def precisions(built: tuple[str, ...], refused: str) -> dict[str, str | None]:
+    """Every precision: those `built` (in this order, as users read them) and the rest refused for `refused`."""
+    table: dict[str, str | None] = {p: None for p in built}
+    table.update({p.value: refused for p in Precision if p.value not in built})
+    return table

@@ -1,0 +1,97 @@
+"""The command line's own contract: where global options go, how failures look, one exit path."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from exportctl import errors
+from exportctl.cli import ExportctlGroup
+from tests.conftest import ROOT, exportctl
+
+RECIPE = """\
+name: t
+checkpoint:
+  path: model.pt
+input:
+  imgsz: 320
+formats:
+  {format}:
+    precisions: [fp32]
+"""
+
+
+@pytest.fixture
+def recipe_dir(tmp_path: Path) -> Path:
+    (tmp_path / "model.pt").write_bytes(b"plan-time checks only hash the checkpoint")
+    return tmp_path
+
+
+def _recipe(recipe_dir: Path, fmt: str = "onnx") -> Path:
+    path = recipe_dir / "recipe.yaml"
+    path.write_text(RECIPE.format(format=fmt))
+    return path
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_store_and_json_work_before_or_after_the_command(recipe_dir: Path, where: str) -> None:
+    store = recipe_dir / "chosen"
+    options = ["--store", str(store), "--json"]
+    args = [*options, "plan", _recipe(recipe_dir)] if where == "before" else ["plan", _recipe(recipe_dir), *options]
+    done = exportctl(*args, store=recipe_dir / "from-env")
+    assert json.loads(done.stdout)["cells"][0]["cell"] == "onnx/fp32"
+    assert (store / "oci-layout").is_file() and not (recipe_dir / "from-env").exists()
+
+
+def test_json_failure_is_one_error_object_on_stdout(recipe_dir: Path) -> None:
+    done = exportctl("plan", _recipe(recipe_dir, "onxx"), "--json", store=recipe_dir / "s", check=False)
+    assert done.returncode == errors.CONFIG_ERROR
+    reported = json.loads(done.stdout)
+    assert reported == {"error": reported["error"], "exit_code": errors.CONFIG_ERROR, "hint": reported["hint"]}
+    assert "formats.onxx" in reported["error"] and "onnx" in reported["hint"]
+    assert "error:" in done.stderr  # people still read the message where they always did
+
+
+def test_markup_in_recipe_values_is_printed_as_text(recipe_dir: Path) -> None:
+    done = exportctl("plan", _recipe(recipe_dir, '"[/x]"'), store=recipe_dir / "s", check=False)
+    assert done.returncode == errors.CONFIG_ERROR, done.stderr
+    assert "formats.[/x]" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_help_lists_every_command_of_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("## Commands", 1)[1].split("\n## ", 1)[0]
+    documented = re.findall(r"^\| `exportctl (\w+)", table, flags=re.M)
+    listed = re.findall(r"^  (\w+) ", exportctl("--help").stdout, flags=re.M)
+    assert len(documented) >= 17 and sorted(documented) == sorted(listed)
+
+
+def test_ctrl_c_exits_130_through_the_one_exit_path() -> None:
+    group = ExportctlGroup(name="exportctl")
+
+    @group.command()
+    def wait() -> None:
+        raise KeyboardInterrupt
+
+    done = CliRunner().invoke(group, ["wait"])
+    assert done.exit_code == errors.INTERRUPTED and "interrupted" in done.output
+
+
+def test_only_the_cli_exits() -> None:
+    """Failures are typed errors; cli.py alone turns them into exit codes (in-cell code has its own contract)."""
+    package = ROOT / "exportctl"
+    exits = [path.relative_to(package).as_posix() for path in package.rglob("*.py")
+             if "sys.exit(" in path.read_text() and path.relative_to(package).parts[0] != "cell"]
+    assert exits == ["cli.py"]
+
+
+def test_every_command_module_stays_out_of_cli() -> None:
+    """No import circle: commands/ never imports the group that adds them."""
+    cli_import = re.compile(r"^\s*(from exportctl\.cli\b|import exportctl\.cli\b|from exportctl import .*\bcli\b)",
+                            re.M)
+    for path in (ROOT / "exportctl" / "commands").glob("*.py"):
+        assert not cli_import.search(path.read_text()), path
