@@ -159,7 +159,7 @@ def make_demo_checkpoint(
         np.random.seed(seed)
         torch.manual_seed(seed)  # the build's own init; _init_weights() then redraws it ISA-independently
         yolo = YOLO(arch, verbose=False)
-        if yolo.task != task:  # the head tuning below is a detection head's
+        if yolo.task != task:  # the head tuning below is a detection head's; Ultralytics' own str is pickled below
             raise ValueError(f"demo checkpoints are {task} models; {arch} is a {yolo.task} model")
         model, head = yolo.model, yolo.model.model[-1]  # DetectionModel, Detect
         _init_weights(model, seed)
@@ -177,7 +177,7 @@ def make_demo_checkpoint(
         for k in ("anchors", "strides", "shape"):
             head.__dict__.pop(k, None)
         model.yaml["yaml_file"] = name  # yaml_model_load() stores the path exactly as given
-        model.args = {**DEFAULT_CFG_DICT, "model": name, "task": task, "imgsz": imgsz, "seed": seed}
+        model.args = {**DEFAULT_CFG_DICT, "model": name, "task": yolo.task, "imgsz": imgsz, "seed": seed}
         for p in model.parameters():
             p.requires_grad_(False)
         ckpt = {  # the layout of Ultralytics' strip_optimizer(), minus date/git

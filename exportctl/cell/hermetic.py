@@ -8,12 +8,9 @@ so traced graphs and reference numerics do not vary between runs or machines.
 from __future__ import annotations
 
 import datetime as _dt
-import os
 import random
 
-
-def source_date() -> _dt.datetime:
-    return _dt.datetime.fromtimestamp(int(os.environ.get("SOURCE_DATE_EPOCH", "0")), tz=_dt.UTC)
+from exportctl.formats.spec import source_date
 
 
 class FixedClock(_dt.datetime):

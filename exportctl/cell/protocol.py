@@ -8,6 +8,7 @@ directory), so the same request works wherever a runner mounts the inputs.
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -15,9 +16,6 @@ from typing import Any
 
 REQUEST_FILE = "request.json"  # in the cell's input directory
 REPORT_FILE = "report.json"  # in the cell's output directory
-# What the calibration loader reads, and Ultralytics' advice on how many INT8 calibration images to use.
-CALIBRATION_SUFFIXES = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
-CALIBRATION_RECOMMENDED = 300
 
 
 class Kind(StrEnum):
@@ -91,9 +89,11 @@ class CellRequest:
             return kind(**data[name]) if data.get(name) is not None else None
 
         connect = data.get("connect")
+        # Interned like the literals they were before the protocol: a pickle (a checkpoint) stores one object
+        # once and refers back to it, so an equal but distinct str would change its bytes.
         return cls(
-            kind=Kind(data["kind"]), task=data.get("task", ""), format=data.get("format", ""),
-            precision=data.get("precision", "fp32"), options=dict(data.get("options", {})),
+            kind=Kind(data["kind"]), task=sys.intern(data.get("task", "")), format=sys.intern(data.get("format", "")),
+            precision=sys.intern(data.get("precision", "fp32")), options=dict(data.get("options", {})),
             imgsz=int(data.get("imgsz", 640)), batch=int(data.get("batch", 1)),
             source_date_epoch=data.get("source_date_epoch"), checkpoint=data.get("checkpoint"),
             validation=part(Validation, "validation"), calibration=part(Calibration, "calibration"),

@@ -15,7 +15,7 @@ from exportctl.commands.common import emit, json_option, out, sandbox_option
 
 def probe(sandbox: str = "auto", toolchain: str | None = None,
           connect: list[tuple[str, int]] | None = None) -> dict[str, Any]:
-    """Run the probe cell (in the reference toolchain by default) and return its report.
+    """Run the probe cell (in the reference format's toolchain by default) and return its report.
 
     `connect` overrides the addresses it tries (tests point it at a live listener).
     """
@@ -26,8 +26,8 @@ def probe(sandbox: str = "auto", toolchain: str | None = None,
     toolchain = toolchain or formats.reference_format().toolchain
     runner = get_runner("local", sandbox=sandbox)
     runner.prepare(toolchain)
+    request = CellRequest(Kind.probe, connect=tuple(connect) if connect else None)
     with tempfile.TemporaryDirectory(prefix="exportctl-probe-") as scratch:
-        request = CellRequest(Kind.probe, connect=tuple(connect) if connect else None)
         job = Job(toolchain=toolchain, request=request, inputs={}, output_dir=Path(scratch), source_date_epoch=0,
                   label="probe")
         done = runner.run(job)

@@ -13,7 +13,7 @@ import pkgutil
 
 from exportctl.formats.spec import ExportStep, FormatSpec, Option, Precision
 
-_NOT_FORMATS = {"spec"}
+_NOT_FORMATS = {"spec", "ultralytics"}  # the spec type, and the exporter most formats share
 
 
 @functools.cache

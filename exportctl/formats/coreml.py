@@ -32,7 +32,7 @@ def make_reproducible(path: Path) -> None:
     """
     from coremltools.proto import Model_pb2
 
-    from exportctl.cell.hermetic import source_date
+    from exportctl.formats.spec import source_date
 
     manifest_file = path / "Manifest.json"
     manifest = json.loads(manifest_file.read_text())
@@ -55,7 +55,7 @@ def make_reproducible(path: Path) -> None:
 
 
 def export(step: ExportStep) -> Path:
-    from exportctl.cell.export import QUANTIZE, ultralytics_export
+    from exportctl.formats.ultralytics import QUANTIZE, ultralytics_export
 
     nms = bool(step.options["nms"])
     args: dict[str, Any] = {"format": "coreml", "nms": nms}
@@ -78,10 +78,10 @@ def structure(artifact: Path, expected: StructureExpectation) -> list[StructureC
     args = ast.literal_eval(meta.get("args", "{}"))
     checks = []
     image = desc.input[0] if desc.input else None
-    is_image = image is not None and image.type.WhichOneof("Type") == "imageType"
-    size = (image.type.imageType.width, image.type.imageType.height) if is_image else None
+    image_type = image.type.imageType if image is not None and image.type.WhichOneof("Type") == "imageType" else None
+    size = (image_type.width, image_type.height) if image_type is not None else None
     checks.append(StructureCheck(
-        "input", is_image and size == (imgsz, imgsz) and image.type.imageType.colorSpace == RGB,
+        "input", image_type is not None and size == (imgsz, imgsz) and image_type.colorSpace == RGB,
         f"{image.name if image else None}: image {size} (expected RGB {imgsz}x{imgsz})"))
     outputs = {o.name: o.type.multiArrayType for o in desc.output}
     if args.get("nms"):

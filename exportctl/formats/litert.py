@@ -17,7 +17,7 @@ ARTIFACT = "model.tflite"
 
 
 def _zip_date() -> tuple[int, int, int, int, int, int]:
-    from exportctl.cell.hermetic import source_date
+    from exportctl.formats.spec import source_date
 
     date: tuple[int, int, int, int, int, int] = source_date().timetuple()[:6]
     return max(date, (1980, 1, 1, 0, 0, 0))  # the earliest date a zip entry can hold
@@ -46,7 +46,7 @@ def fix_zip_dates(path: Path) -> None:
 
 
 def export(step: ExportStep) -> Path:
-    from exportctl.cell.export import ultralytics_export
+    from exportctl.formats.ultralytics import ultralytics_export
 
     artifact = ultralytics_export(step, {"format": "litert"}, ARTIFACT)
     fix_zip_dates(artifact)

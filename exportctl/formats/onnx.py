@@ -14,7 +14,7 @@ ARTIFACT = "model.onnx"
 
 
 def export(step: ExportStep) -> Path:
-    from exportctl.cell.export import ultralytics_export
+    from exportctl.formats.ultralytics import ultralytics_export
 
     o = step.options
     args = {"format": "onnx", "opset": o["opset"], "dynamic": o["dynamic"], "simplify": o["simplify"]}

@@ -40,7 +40,7 @@ def check_telemetry_declined() -> None:
 
 
 def export(step: ExportStep) -> Path:
-    from exportctl.cell.export import ultralytics_export
+    from exportctl.formats.ultralytics import ultralytics_export
 
     telemetry_off()  # before openvino or nncf is imported: both read the consent file once
     artifact = ultralytics_export(step, {"format": "openvino"}, ARTIFACT)

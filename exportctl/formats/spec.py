@@ -7,6 +7,8 @@ reads the same spec to export, fix determinism, open the runtime and check struc
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -88,8 +90,7 @@ class FormatSpec:
     calibrated: tuple[str, ...] = ()  # precisions that need the recipe's calibration images
     reference_environment: bool = False  # its environment computes PyTorch references and demo checkpoints
     environment: Mapping[str, str] = field(default_factory=dict)  # variables cells need (set in every cell)
-    host_refusal: Callable[[], str | None] | None = None  # why this host cannot build it (no GPU), else None
-    requires_gpu: bool = False
+    gpu_purpose: str = ""  # set when its cells need an NVIDIA GPU: what for (the refusal where there is none)
     structure: Callable[[Path, StructureExpectation], list[StructureCheck]] | None = None  # runtime absent
     structure_runtime: str = ""  # what validation.json names as the runtime of structural checks
 
@@ -99,15 +100,15 @@ class FormatSpec:
         return self.name
 
     @property
+    def requires_gpu(self) -> bool:
+        return bool(self.gpu_purpose)
+
+    @property
     def supported(self) -> tuple[str, ...]:
         return tuple(p for p, reason in self.precisions.items() if reason is None)
 
     def refuse(self, precision: str) -> str | None:
-        """Why `precision` cannot be built (here), or None when it can."""
-        if self.host_refusal is not None:
-            reason = self.host_refusal()
-            if reason is not None:
-                return reason
+        """Why `precision` cannot be built, or None when it can (the host's own limits: plan/gpu.py)."""
         why = self.precisions.get(precision)
         if why is None:
             return None
@@ -125,3 +126,8 @@ def precisions(built: tuple[str, ...], refused: str) -> dict[str, str | None]:
     table: dict[str, str | None] = {p: None for p in built}
     table.update({p.value: refused for p in Precision if p.value not in built})
     return table
+
+
+def source_date() -> dt.datetime:
+    """SOURCE_DATE_EPOCH (set in every cell): the one date an artifact may carry."""
+    return dt.datetime.fromtimestamp(int(os.environ.get("SOURCE_DATE_EPOCH", "0")), tz=dt.UTC)

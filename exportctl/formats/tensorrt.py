@@ -12,9 +12,7 @@ it; `triton: true` writes the plain serialized engine, which is what Triton Infe
 from __future__ import annotations
 
 import ast
-import functools
 import json
-import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -24,24 +22,6 @@ from exportctl.formats.spec import ExportStep, FormatSpec, Option, precisions
 ARTIFACT = "model.engine"
 # The intermediate graph is Ultralytics' ONNX export with these arguments (fixed: the engine fixes shapes).
 GRAPH_FORMAT = "onnx"
-
-
-@functools.cache
-def gpu_missing() -> str | None:
-    """Why no NVIDIA GPU is usable here, or None when one is (the one place exportctl looks for a GPU)."""
-    from exportctl import proc
-
-    if Path("/dev/nvidia0").exists():
-        return None
-    smi = shutil.which("nvidia-smi")
-    if smi is not None:
-        done = proc.run([smi, "-L"], env=proc.clean_env(), timeout=30)
-        if done.returncode == 0 and "GPU" in done.output:
-            return None
-    found = "nvidia-smi failed" if smi else "nvidia-smi is not installed"
-    return (f"TensorRT builds and validates engines on an NVIDIA GPU and none was found here (no /dev/nvidia0, "
-            f"{found}); build this cell on a machine with an NVIDIA GPU, its driver and the NVIDIA Container "
-            "Toolkit")
 
 
 def graph_metadata(graph: Path) -> dict[str, Any]:
@@ -89,7 +69,7 @@ def build_engine(graph: Path, precision: str, workspace_gb: float) -> bytes:
 
 def export(step: ExportStep) -> Path:
     """ONNX through Ultralytics' exporter (fp32, on CPU), then the engine from TensorRT's builder."""
-    from exportctl.cell.export import ultralytics_export
+    from exportctl.formats.ultralytics import ultralytics_export
 
     graph_dir = step.workdir / "graph"
     graph_dir.mkdir(parents=True, exist_ok=True)
@@ -117,6 +97,5 @@ FORMAT = FormatSpec(
         Option("triton", bool, False, "true: a plain engine (what Triton loads); false: Ultralytics' metadata "
                                       "header + engine (AutoBackend)"),
     ),
-    host_refusal=gpu_missing,
-    requires_gpu=True,
+    gpu_purpose="TensorRT builds and validates engines",
 )

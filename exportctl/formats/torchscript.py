@@ -14,7 +14,7 @@ ARTIFACT = "model.torchscript"
 
 
 def export(step: ExportStep) -> Path:
-    from exportctl.cell.export import ultralytics_export
+    from exportctl.formats.ultralytics import ultralytics_export
 
     return ultralytics_export(step, {"format": "torchscript", "optimize": step.options["optimize"]}, ARTIFACT)
 

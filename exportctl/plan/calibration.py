@@ -16,7 +16,8 @@ import yaml
 
 from exportctl import errors
 from exportctl.canonical import digest_file, digest_value
-from exportctl.cell.protocol import CALIBRATION_RECOMMENDED, CALIBRATION_SUFFIXES, Calibration
+from exportctl.cell.protocol import Calibration
+from exportctl.formats.ultralytics import CALIBRATION_RECOMMENDED, CALIBRATION_SUFFIXES
 from exportctl.recipe.model import Recipe
 
 

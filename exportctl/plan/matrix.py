@@ -18,6 +18,7 @@ from exportctl.env.locks import lock_digest
 from exportctl.formats.spec import FormatSpec, Precision
 from exportctl.paths import cell_code_digest
 from exportctl.plan.calibration import CalibrationSet, select
+from exportctl.plan.gpu import host_refusal
 from exportctl.plan.options import validate_options
 from exportctl.recipe.model import Recipe
 
@@ -138,7 +139,7 @@ def make_plan(recipe: Recipe, only: tuple[str, ...] = ()) -> Plan:
             raise recipe.error("formats", fmt, problem="unknown format", hint=formats.suggest(fmt))
         options = validate_options(recipe, fmt_spec, spec.options)
         for precision in spec.precisions:
-            reason = fmt_spec.refuse(precision.value)
+            reason = host_refusal(fmt_spec) or fmt_spec.refuse(precision.value)
             if reason is not None:
                 raise recipe.error("formats", fmt, "precisions", problem=f"{fmt}: {reason}",
                                    hint="remove it from the recipe")

@@ -18,7 +18,7 @@ class LocalRunner:
     name = "local"
 
     def __init__(self, sandbox_kind: str = "auto") -> None:
-        self.sandbox = sandbox.detect(sandbox_kind)
+        self.sandbox = sandbox.choose(sandbox_kind)
 
     def isolation(self) -> dict[str, Any]:
         facts: dict[str, Any] = {"backend": self.name, "sandbox": self.sandbox}

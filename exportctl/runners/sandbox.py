@@ -23,7 +23,7 @@ _ETC_FILES = {
 }
 
 
-def detect(requested: str = "auto") -> str:
+def choose(requested: str = "auto") -> str:
     """The sandbox to use; `none` only when explicitly requested (it is recorded in the bundle)."""
     if requested == "none":
         return "none"

@@ -11,7 +11,7 @@ import pytest
 
 from exportctl import errors
 from exportctl.env.pins import pins
-from exportctl.formats.tensorrt import gpu_missing
+from exportctl.plan.gpu import gpu_missing
 from tests.conftest import ROOT, exportctl
 
 sys.path.insert(0, str(ROOT / "runtimes" / "python"))

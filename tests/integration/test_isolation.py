@@ -41,4 +41,4 @@ def test_bwrap_cell_writes_only_its_output_and_sees_no_host_config() -> None:
 def test_no_sandbox_program_is_a_clear_error(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # a PATH with neither bwrap nor unshare on it
     with pytest.raises(errors.SandboxUnavailable, match="apt-get install bubblewrap"):
-        sandbox.detect("auto")
+        sandbox.choose("auto")

@@ -25,8 +25,10 @@ from exportctl.canonical import canonical_json, digest_bytes
 from exportctl.store import mediatypes as mt
 from exportctl.store import referrers as ref
 from exportctl.store.layout import Store
+from exportctl.trust.keys import keygen
 from exportctl.trust.provenance import statement
-from exportctl.trust.signing import KeySigner, keygen, sign_bundle
+from exportctl.trust.signers import KeySigner
+from exportctl.trust.signing import sign_bundle
 from tests.conftest import exportctl as _exportctl
 
 

@@ -18,7 +18,8 @@ from exportctl import errors
 from exportctl.bundle.diff import parse_pins
 from exportctl.store import referrers as ref
 from exportctl.store.layout import Store
-from exportctl.trust.signing import keygen, sign_bundle
+from exportctl.trust.keys import keygen
+from exportctl.trust.signing import sign_bundle
 from tests.unit.test_signing import exportctl, fake_bundle, snapshot
 
 

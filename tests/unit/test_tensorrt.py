@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from exportctl import errors
-from exportctl.formats.tensorrt import gpu_missing, with_header
+from exportctl.formats.tensorrt import with_header
+from exportctl.plan.gpu import gpu_missing
 from tests.conftest import ROOT, exportctl
 
 sys.path.insert(0, str(ROOT / "runtimes" / "python"))
