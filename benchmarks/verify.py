@@ -31,7 +31,8 @@ from exportctl.canonical import digest_file  # noqa: E402
 from exportctl.store import mediatypes as mt  # noqa: E402
 from exportctl.store import referrers as ref  # noqa: E402
 from exportctl.store.layout import Store  # noqa: E402
-from exportctl.trust.signing import keygen, sign_bundle  # noqa: E402
+from exportctl.trust.keys import keygen  # noqa: E402
+from exportctl.trust.signing import sign_bundle  # noqa: E402
 from exportctl.trust.verify import verify_layout, verify_stored  # noqa: E402
 from tests.unit.test_signing import fake_bundle  # noqa: E402  (the same bundle shape the tests use)
 

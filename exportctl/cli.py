@@ -57,6 +57,9 @@ class ExportctlGroup(click.Group):
             return super().invoke(ctx)
         except errors.ExportctlError as error:
             fail(ctx, error)
+        except click.UsageError as usage:  # click's own exit 2 would read as "validation failed"
+            where = f"`{usage.ctx.command_path} --help`" if usage.ctx else "`exportctl --help`"
+            fail(ctx, errors.ConfigError(usage.format_message(), hint=f"see {where}"))
         except KeyboardInterrupt:
             fail(ctx, errors.Interrupted("interrupted: the store keeps only complete writes"))
 

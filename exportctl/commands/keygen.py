@@ -16,7 +16,7 @@ from exportctl.commands.common import emit, json_option, out
 @json_option
 def keygen(private: Path, public: Path | None) -> None:
     """Write a new EC P-256 signing key pair (private key file mode 0600)."""
-    from exportctl.trust.signing import keygen as make
+    from exportctl.trust.keys import keygen as make
 
     public = public or private.with_name(private.name.removesuffix(".pem") + ".pub.pem")
     keyid = make(private, public)

@@ -13,9 +13,12 @@ from exportctl.commands.common import emit, json_option, open_store, out, store_
 @json_option
 def merge(bundles: tuple[str, ...]) -> None:
     """Combine BUNDLES (partial builds of one recipe and checkpoint, e.g. `build --only`) into one bundle."""
+    from exportctl import catalog
     from exportctl.bundle.merge import merge as run_merge
 
-    digest, parts = run_merge(open_store(create=False), list(bundles))
+    store = open_store(create=False)
+    digest, parts = run_merge(store, list(bundles))
+    catalog.record(store, digest)
     cells = [{"cell": name, "platform": p.entry.get("platform"), "status": p.entry.get("status")}
              for name, p in sorted(parts.cells.items())]
     data = {"bundle": digest, "recipe": parts.name, "merged": list(bundles), "cells": cells}

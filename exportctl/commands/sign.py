@@ -17,9 +17,12 @@ from exportctl.commands.common import emit, json_option, open_store, out, store_
 @json_option
 def sign(digest: str, key: Path | None, sigstore: bool) -> None:
     """Sign a bundle in the model-signing format; its first signature also attaches SLSA provenance."""
+    from exportctl import catalog
     from exportctl.trust.signing import sign_bundle
 
-    data = sign_bundle(open_store(create=False), digest, key=key, sigstore=sigstore)
+    store = open_store(create=False)
+    data = sign_bundle(store, digest, key=key, sigstore=sigstore)
+    catalog.record(store, data["bundle"])  # `ls --signed-by` answers at once, without a later sync
     emit(data, lambda: out().print(
         f"signed {data['bundle']} with {data['signer']} {data['keyid'][:16]}"
         + (f"; provenance {data['provenance']} attached" if data["provenance_created"] else ""), highlight=False))

@@ -18,7 +18,6 @@ from exportctl.bundle.read import BundleInfo, read_bundle
 from exportctl.store import referrers as ref
 from exportctl.store.atomic import scratch_dir
 from exportctl.store.layout import Descriptor, Store
-from exportctl.trust.keys import keygen as keygen  # re-exported: the CLI's `keygen` imports it from here
 from exportctl.trust.provenance import PREDICATE_TYPE, statement
 from exportctl.trust.signers import KeySigner, Signer, SigstoreSigner
 

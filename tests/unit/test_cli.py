@@ -95,3 +95,11 @@ def test_every_command_module_stays_out_of_cli() -> None:
                             re.M)
     for path in (ROOT / "exportctl" / "commands").glob("*.py"):
         assert not cli_import.search(path.read_text()), path
+
+
+def test_usage_errors_are_configuration_errors_not_validation_failures() -> None:
+    """click exits 2 on a bad option, which the export guide's contract reserves for "outside tolerances"."""
+    done = exportctl("--json", "ls", "--no-such-option", check=False)
+    assert done.returncode == errors.CONFIG_ERROR
+    assert json.loads(done.stdout)["exit_code"] == errors.CONFIG_ERROR
+    assert "--no-such-option" in done.stderr and "Traceback" not in done.stderr
