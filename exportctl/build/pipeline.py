@@ -28,10 +28,22 @@ Report = Callable[[str, str], None]  # (step, what happened)
 
 
 @dataclass(frozen=True)
+class CellOutcome:
+    cell: Cell
+    result: ActionResult
+    validation: dict[str, Any] | None  # validation.json, as stored in the bundle
+    verdict: Verdict
+
+    @property
+    def status(self) -> str:
+        return self.verdict.value
+
+
+@dataclass(frozen=True)
 class BuildOutcome:
     digest: str
     plan: Plan
-    outcomes: list[bundle.CellOutcome]
+    outcomes: list[CellOutcome]
     exit_code: int
 
 
@@ -75,16 +87,17 @@ def build(recipe: Recipe, store: Store, runner: Runner, report: Report = lambda 
             report(cell.name, f"export failed (exit {result.returncode})")
             continue
         validation = json.loads(store.read_blob(result.outputs["validation.json"].digest))
-        outcome = bundle.CellOutcome(cell, result, validation)
+        outcome = CellOutcome(cell, result, validation, _verdict(result))
         outcomes.append(outcome)
-        report(cell.name, ("cached, " if result.cached else "") + _verdict(result).value)
+        report(cell.name, ("cached, " if result.cached else "") + outcome.status)
     if failures:
         cell, result = failures[0]
         _require_success(f"cell {cell.name} ({len(failures)} of {len(plan.cells)} cells failed)", result, store)
 
     degraded = runner.isolation().get("degraded")
-    manifest = bundle.assemble(store, plan, checkpoint_digest, reference, outcomes, degraded)
-    desc = store.add_manifest(manifest, {"dev.exportctl.recipe.model": recipe.name})
+    results = [bundle.CellResult(o.cell, o.result.outputs, o.status) for o in outcomes]
+    manifest = bundle.assemble(store, plan, checkpoint_digest, reference.outputs, results, degraded)
+    desc = store.add_manifest(manifest, {"dev.exportctl.recipe": recipe.name})
     store.add_run_record(desc.digest, {
         "bundle": desc.digest, "recipe": recipe.name, "exportctl_version": __version__,
         "started": started.isoformat(), "finished": dt.datetime.now(dt.UTC).isoformat(),
@@ -97,7 +110,7 @@ def build(recipe: Recipe, store: Store, runner: Runner, report: Report = lambda 
     store_index.record(store, desc.digest)  # after the run record: the index takes the build time from it
     # "not-validated" (a runtime this platform lacks, e.g. CoreML off macOS) is reported plainly, never as passed,
     # and does not fail the build: only a cell measured outside its tolerances does.
-    failed = [o for o in outcomes if _verdict(o.result) == Verdict.failed]
+    failed = [o for o in outcomes if o.verdict == Verdict.failed]
     return BuildOutcome(desc.digest, plan, outcomes, errors.VALIDATION_FAILED if failed else errors.OK)
 
 

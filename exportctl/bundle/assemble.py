@@ -10,11 +10,11 @@ machine gives exactly the bundle one full build there gives.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from exportctl import EXPORTER_VERSION
-from exportctl.build.actions import ActionResult
 from exportctl.canonical import canonical_json
 from exportctl.env.locks import lock_digest, lock_path, platform_tag
 from exportctl.paths import cell_code_digest
@@ -26,16 +26,12 @@ CELL_FILES = {"metadata.json": (mt.WEIGHT_CONFIG_RAW, "metadata"), "validation.j
 
 
 @dataclass(frozen=True)
-class CellOutcome:
-    cell: Cell
-    result: ActionResult
-    validation: dict[str, Any] | None
+class CellResult:
+    """What one cell left for the bundle: its stored outputs (by file name) and its verdict."""
 
-    @property
-    def status(self) -> str:
-        if self.validation is None:
-            return "not-validated"
-        return str(self.validation["status"])
+    cell: Cell
+    outputs: Mapping[str, Descriptor]
+    status: str
 
 
 def _layer(desc: Descriptor, media_type: str, title: str, role: str, cell: str | None = None) -> dict[str, Any]:
@@ -69,8 +65,8 @@ class Parts:
     isolation_degraded: str | None = None
 
 
-def assemble(store: Store, plan: Plan, checkpoint: str, reference: ActionResult,
-             outcomes: list[CellOutcome], isolation_degraded: str | None) -> dict[str, Any]:
+def assemble(store: Store, plan: Plan, checkpoint: str, reference: Mapping[str, Descriptor],
+             results: list[CellResult], isolation_degraded: str | None) -> dict[str, Any]:
     recipe = plan.recipe
     recipe_blob = store.put_bytes(canonical_json(recipe.canonical()), mt.RECIPE)
     here = platform_tag()
@@ -81,20 +77,20 @@ def assemble(store: Store, plan: Plan, checkpoint: str, reference: ActionResult,
         title = f"lockfiles/{lock_path(toolchain).name}"
         parts.locks[title] = _layer(desc, mt.LOCKFILE, title, "lockfile")
         parts.toolchains[toolchain] = {"lock": lock_digest(toolchain), "platform": here}
-    for name, desc in reference.outputs.items():
+    for name, desc in reference.items():
         parts.references[f"reference/{name}"] = _layer(desc, mt.REFERENCE, f"reference/{name}", "reference")
-    for outcome in outcomes:
-        cell = outcome.cell
-        artifact = outcome.result.blob(cell.toolchain.artifact)
+    for result in results:
+        cell = result.cell
+        artifact = result.outputs[cell.format.artifact]
         weight_type = mt.weight_media_type(artifact.mediaType == mt.WEIGHT_TAR)  # directories arrive tarred
-        layers = [_layer(artifact, weight_type, f"{cell.slug}/{cell.toolchain.artifact}", "artifact", cell.name)]
+        layers = [_layer(artifact, weight_type, f"{cell.slug}/{cell.format.artifact}", "artifact", cell.name)]
         for file, (media_type, role) in CELL_FILES.items():
-            if file in outcome.result.outputs:
-                layers.append(_layer(outcome.result.outputs[file], media_type, f"{cell.slug}/{file}", role, cell.name))
-        entry = {"cell": cell.name, "status": outcome.status, "artifact": artifact.digest, "size": artifact.size,
+            if file in result.outputs:
+                layers.append(_layer(result.outputs[file], media_type, f"{cell.slug}/{file}", role, cell.name))
+        entry = {"cell": cell.name, "status": result.status, "artifact": artifact.digest, "size": artifact.size,
                  "key": cell.key, "platform": here}
         parts.cells[cell.name] = CellPart(entry, tuple(layers))
-    if plan.calibration is not None and any("calibration" in o.cell.export_config for o in outcomes):
+    if plan.calibration is not None and any(r.cell.calibrates for r in results):
         parts.calibration = plan.calibration.record()
     return compose(store, parts)
 

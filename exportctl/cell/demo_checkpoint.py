@@ -12,6 +12,7 @@ import math
 import os
 import random
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -99,7 +100,7 @@ def _tune_class_head(model: torch.nn.Module, x: torch.Tensor) -> float:
     head = model.model[-1]
     heads = [head.cv3] + ([head.one2one_cv3] if getattr(head, "one2one_cv3", None) is not None else [])
     convs = [seq[-1] for h in heads for seq in h]  # final nn.Conv2d(c3, nc, 1) per level
-    feats = {}
+    feats: dict[torch.nn.Module, torch.Tensor] = {}
     hooks = [c.register_forward_hook(lambda m, i, o: feats.__setitem__(m, i[0])) for c in convs]
     model(x)
     for hk in hooks:
@@ -109,7 +110,8 @@ def _tune_class_head(model: torch.nn.Module, x: torch.Tensor) -> float:
     t, margin = math.log(CONF / (1 - CONF)), math.inf
     for conv in convs:
         conv.bias.fill_(-50.0)
-    used = {}  # (conv, image) -> anchors already taken, with their 5x5 neighbourhoods
+    # (conv, image) -> anchors already taken, with their 5x5 neighbourhoods
+    used: dict[tuple[torch.nn.Module, int], torch.Tensor] = {}
     for c in range(min(nc, CLASSES_PER_IMAGE * n)):
         img, level = c % n, (c // n) % nl
         for conv in convs[level::nl]:  # this level of the one-to-many (and one-to-one) head
@@ -131,10 +133,10 @@ def _tune_class_head(model: torch.nn.Module, x: torch.Tensor) -> float:
     return margin
 
 
-@torch.no_grad()
+@torch.no_grad()  # type: ignore[untyped-decorator]  # torch is untyped on the host (not installed)
 def make_demo_checkpoint(
     arch: str, seed: int, out_path: Path, calibration_images: list[Path], imgsz: int, task: str
-) -> dict:
+) -> dict[str, Any]:
     """Build ``arch`` with ``seed``, calibrate it on ``calibration_images`` and save a float32 checkpoint.
 
     The file bytes depend only on (arch, seed, imgsz, image names and bytes, torch/ultralytics/numpy/cv2
@@ -203,7 +205,8 @@ def make_demo_checkpoint(
 
     def min_cos(y: torch.Tensor) -> float:  # smallest cosine similarity between two images' outputs
         y = y.flatten(1)
-        return round(torch.nn.functional.cosine_similarity(y[:, None], y[None], dim=2).min().item(), 4)
+        smallest: float = torch.nn.functional.cosine_similarity(y[:, None], y[None], dim=2).min().item()
+        return round(smallest, 4)
 
     boxes = [len(d) for d in non_max_suppression(out.clone(), CONF, 0.45)]
     return {

@@ -17,16 +17,16 @@ class FixedClock(_dt.datetime):
     """A datetime whose now()/today()/utcnow() all return SOURCE_DATE_EPOCH."""
 
     @classmethod
-    def now(cls, tz=None):  # type: ignore[override]
+    def now(cls, tz: _dt.tzinfo | None = None) -> _dt.datetime:  # type: ignore[override]
         fixed = source_date()  # naive when no tz is asked for, as datetime.now() is
         return fixed.astimezone(tz) if tz is not None else fixed.replace(tzinfo=None)
 
     @classmethod
-    def today(cls):  # type: ignore[override]
+    def today(cls) -> _dt.datetime:  # type: ignore[override]
         return source_date()
 
     @classmethod
-    def utcnow(cls):  # type: ignore[override]
+    def utcnow(cls) -> _dt.datetime:  # type: ignore[override]
         return source_date().replace(tzinfo=None)
 
 
@@ -41,7 +41,7 @@ def seal(seed: int = 0) -> None:
     torch.set_num_threads(1)
     import ultralytics.engine.exporter as exporter
 
-    exporter.datetime = FixedClock  # type: ignore[attr-defined]
+    exporter.datetime = FixedClock
 
 
 def created_at() -> str:

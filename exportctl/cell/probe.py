@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from exportctl.cell.contract import Invocation, main
@@ -17,7 +19,7 @@ from exportctl.cell.protocol import Kind
 DEFAULT_TARGETS = (("192.0.2.1", 80), ("127.0.0.1", 9), ("::1", 9))  # TEST-NET-1 (never routed), loopback
 
 
-def _try(fn) -> str:  # type: ignore[no-untyped-def]
+def _try(fn: Callable[[], object]) -> str:
     try:
         fn()
     except OSError as exc:
@@ -35,10 +37,11 @@ def _connect(host: str, port: int) -> None:
 def probe(invocation: Invocation) -> int:
     out = invocation.output_dir
     targets = invocation.request.connect or DEFAULT_TARGETS
-    writes = {p: _try(lambda p=p: Path(p, "exportctl-probe").write_text("x"))
+    # partial, not a default-argument lambda: binds the loop variable and keeps the callable typed
+    writes = {p: _try(partial(Path(p, "exportctl-probe").write_text, "x"))
               for p in ("/", "/usr", "/etc", "/in", str(Path.home()), str(out))}
     report = {
-        "connect": {f"{h}:{p}": _try(lambda h=h, p=p: _connect(h, p)) for h, p in targets},
+        "connect": {f"{h}:{p}": _try(partial(_connect, h, p)) for h, p in targets},
         "resolve": _try(lambda: socket.getaddrinfo("localhost", 80)),
         "write": writes,
         "environment": sorted(os.environ),

@@ -21,7 +21,7 @@ def plan(recipe: Path) -> None:
 
     made = make_plan(load_recipe(recipe))
     store = open_store()
-    cells = [{"cell": c.name, "key": c.key, "runtime": c.toolchain.runtime,
+    cells = [{"cell": c.name, "key": c.key, "runtime": c.format.runtime,
               "cached": store.cache_get(c.key) is not None} for c in made.cells]
     data = {"recipe": made.recipe.name, "checkpoint": made.checkpoint_id, "toolchains": list(made.toolchains),
             "cells": cells, "warnings": list(made.warnings)}

@@ -11,10 +11,10 @@ import re
 from pathlib import Path
 
 from exportctl import __version__, errors
+from exportctl.cell.view import CELL_CODE, CELL_ENV, CELL_HOME, CELL_OUT, environment
 from exportctl.env.locks import lock_digest
 from exportctl.env.pins import pins
 from exportctl.paths import IMAGES_DIR
-from exportctl.runners.base import CELL_CODE, CELL_ENV, CELL_HOME, CELL_OUT, Job, cell_environment
 
 CELL_UID = 10001  # the non-root user cells run as inside images
 INTERPRETER_PIN = "python"  # every image's cell interpreter comes from this pin (TensorRT copies it in)
@@ -34,8 +34,7 @@ def template(toolchain: str) -> Path:
 
 def image_environment() -> dict[str, str]:
     """The cell environment every image bakes in: the local backend's, minus per-cell values."""
-    env = cell_environment(Job(toolchain="", module="", args=(), inputs={}, output_dir=Path(CELL_OUT),
-                               source_date_epoch=0))
+    env = environment(source_date_epoch=0, label="")
     return {k: v for k, v in sorted(env.items()) if k not in _PER_CELL}
 
 

@@ -47,16 +47,6 @@ class Cell:
     def calibrates(self) -> bool:
         return self.request.calibration is not None
 
-    @property
-    def toolchain(self) -> FormatSpec:
-        """Compatibility alias of `format` (bundle/assemble.py and views/summary.py read `toolchain.artifact`)."""
-        return self.format
-
-    @property
-    def export_config(self) -> dict[str, Any]:
-        """Compatibility alias: the request as JSON (bundle/assemble.py asks `"calibration" in` it)."""
-        return self.request.to_json()
-
 
 @dataclass(frozen=True)
 class Plan:

@@ -13,16 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from exportctl import formats
 from exportctl.cell.protocol import REQUEST_FILE, CellRequest
-
-# Fixed paths inside every cell, so no host path can reach an artifact.
-CELL_IN = "/in"
-CELL_OUT = "/out"
-CELL_ENV = "/opt/env"
-CELL_CODE = "/opt/exportctl"
-CELL_HOME = "/tmp/home"
-CELL_MODULE = "exportctl.cell"
+from exportctl.cell.view import CELL_CODE, CELL_ENV, CELL_HOME, CELL_IN, CELL_MODULE, CELL_OUT, environment
 
 
 @dataclass(frozen=True)
@@ -78,30 +70,11 @@ def cell_argv(job: Job, python: str, input_dir: str, output_dir: str) -> list[st
 
 def cell_environment(job: Job, *, code_root: str = CELL_CODE, env_root: str = CELL_ENV,
                      home: str = CELL_HOME) -> dict[str, str]:
-    """Everything a cell's process sees in its environment: nothing from the host."""
-    env = {
-        "PATH": f"{env_root}/bin:/usr/local/bin:/usr/bin:/bin",
-        "HOME": home,
-        "TMPDIR": "/tmp",
-        "TZ": "UTC",
-        "LC_ALL": "C.UTF-8",
-        "LANG": "C.UTF-8",
-        "PYTHONHASHSEED": "0",
-        "PYTHONNOUSERSITE": "1",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONUNBUFFERED": "1",
-        "PYTHONPATH": f"{code_root}:{code_root}/runtimes:{code_root}/exportctl/cell/site",
-        "SOURCE_DATE_EPOCH": str(job.source_date_epoch),
-        # Ultralytics: no DNS online check, no pip auto-install, settings inside the cell.
-        "YOLO_OFFLINE": "1",
-        "YOLO_AUTOINSTALL": "False",
-        "YOLO_CONFIG_DIR": f"{home}/.config/Ultralytics",
-        # One thread: float reductions then run in one order, so outputs do not depend on the core count.
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        # What the formats' toolchains need (in every cell: an image or environment may serve several).
-        **formats.cell_environment(),
-        "EXPORTCTL_CELL": job.label or job.module,
-    }
+    """The job's cell environment: the cell view's, plus what the job adds."""
+    env = environment(job.source_date_epoch, job.label or job.module, code_root=code_root, env_root=env_root,
+                      home=home)
     env.update(job.extra_env)
     return env
+
+
+__all__ = ["CELL_IN", "CELL_OUT", "Job", "JobResult", "Runner", "cell_argv", "cell_environment", "job_inputs"]

@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from exportctl import errors
-from exportctl.runners.base import CELL_CODE, CELL_ENV, CELL_HOME, CELL_IN, CELL_OUT
+from exportctl.cell.view import CELL_CODE, CELL_ENV, CELL_HOME, CELL_IN, CELL_OUT
 
 SANDBOXES = ("bwrap", "unshare", "none")  # the --sandbox choices (besides auto)
 _ETC_FILES = {

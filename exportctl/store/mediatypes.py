@@ -27,7 +27,7 @@ WEIGHT_CONFIG_RAW = "application/vnd.cncf.model.weight.config.v1.raw"
 
 # exportctl's own types.
 VALIDATION = "application/vnd.exportctl.validation.v1+json"
-RECIPE = "application/vnd.exportctl.recipe.model.v1+json"
+RECIPE = "application/vnd.exportctl.recipe.v1+json"
 LOCKFILE = "application/vnd.exportctl.lockfile.v1+text"
 REFERENCE = "application/vnd.exportctl.reference.v1+npz"
 

@@ -38,7 +38,7 @@ def _metrics_line(validation: dict[str, Any] | None) -> str:
 def build_summary(outcome: BuildOutcome) -> dict[str, Any]:
     cells = []
     for o in outcome.outcomes:
-        artifact = o.result.blob(o.cell.toolchain.artifact)
+        artifact = o.result.blob(o.cell.format.artifact)
         cells.append({"cell": o.cell.name, "status": o.status, "cached": o.result.cached,
                       "artifact": artifact.digest, "size": artifact.size, "seconds": round(o.result.seconds, 2),
                       "validation": o.validation, "violations": (o.validation or {}).get("violations", [])})

@@ -73,7 +73,7 @@ def fake_bundle(store: Store, salt: str = "", *, formats: tuple[str, ...] = ("on
     config_desc = store.put_bytes(canonical_json(config), mt.MODEL_CONFIG)
     manifest = {"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST, "artifactType": mt.MODEL_ARTIFACT_TYPE,
                 "config": config_desc.to_json(), "layers": layers}
-    digest = store.add_manifest(manifest, {"dev.exportctl.recipe.model": "tiny"}).digest
+    digest = store.add_manifest(manifest, {"dev.exportctl.recipe": "tiny"}).digest
     store.add_run_record(digest, {"bundle": digest, "exportctl_version": "0.1.0", "started": started,
                                   "finished": started.replace("10:00:00", "10:00:30"),
                                   "isolation": {"backend": "local", "sandbox": "bwrap"},
