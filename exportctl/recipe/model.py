@@ -78,7 +78,7 @@ _ToleranceFields: type[BaseModel] = create_model(
 )
 
 
-class Tolerance(_ToleranceFields):  # type: ignore[valid-type,misc]
+class Tolerance(_ToleranceFields):
     """Bounds a cell must meet; None leaves that metric reported but ungated."""
 
 

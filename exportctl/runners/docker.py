@@ -20,9 +20,10 @@ from typing import Any
 
 from exportctl import errors, formats
 from exportctl.canonical import digest_value, short
+from exportctl.cell.view import CELL_ENV, CELL_IN, CELL_OUT
 from exportctl.env.contexts import ensure_context
 from exportctl.env.templates import CELL_UID
-from exportctl.runners.base import CELL_ENV, CELL_IN, CELL_OUT, Job, JobResult, cell_argv, cell_environment, job_inputs
+from exportctl.runners.base import Job, JobResult, cell_argv, cell_environment, job_inputs
 
 PING_TIMEOUT = 5
 BUILD_LOG_TAIL = 12  # the build's own tail; the message must fit in the 20 lines a failed cell shows

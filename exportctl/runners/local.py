@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from exportctl import proc
+from exportctl.cell.view import CELL_ENV, CELL_IN, CELL_OUT
 from exportctl.env import uvenv as envs
 from exportctl.paths import PACKAGE_DIR, RUNTIMES_DIR
 from exportctl.runners import sandbox
-from exportctl.runners.base import CELL_ENV, CELL_IN, CELL_OUT, Job, JobResult, cell_argv, cell_environment, job_inputs
+from exportctl.runners.base import Job, JobResult, cell_argv, cell_environment, job_inputs
 
 
 class LocalRunner:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from exportctl import errors
+from exportctl.cell.protocol import CellRequest, Kind
 from exportctl.env.locks import lock_digest
 from exportctl.runners import Job
 from tests.conftest import QUICKSTART, ROOT, exportctl
@@ -85,9 +86,7 @@ def _host_address() -> str:
 def _probe(runner, tmp_path: Path, connect: list[tuple[str, int]]) -> dict:
     out = tmp_path / "out"
     out.mkdir()
-    job = Job(toolchain="onnx", module="exportctl.cell.probe",
-              args=("--export_format", "probe", "--output_dir", "/out", "--export_config",
-                    json.dumps({"connect": connect})),
+    job = Job(toolchain="onnx", request=CellRequest(Kind.probe, connect=tuple(connect)),
               inputs={"checkpoint.pt": QUICKSTART}, output_dir=out, source_date_epoch=0, label="probe")
     result = runner.run(job)
     assert result.returncode == 0, result.log

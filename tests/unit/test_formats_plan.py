@@ -39,7 +39,7 @@ def test_int8_without_calibration_is_refused_at_plan_time(tmp_path: Path) -> Non
     assert "never downloads" in str(err.value)
     # weight-only schemes calibrate nothing: no calibration needed
     plan = _plan(tmp_path, "  litert: {precisions: [w8a32]}\n  coreml: {precisions: [int8]}")
-    assert plan.calibration is None and not any("calibration" in c.export_config for c in plan.cells)
+    assert plan.calibration is None and not any(c.calibrates for c in plan.cells)
 
 
 @pytest.mark.parametrize(("formats", "reason"), [

@@ -161,6 +161,11 @@ def _appended_metadata(path: Path) -> dict[str, Any]:
 class CoreMLBackend:
     """coremltools' `MLModel.predict` on CPU: macOS only (coremltools converts everywhere, predicts on macOS)."""
 
+    # Declared here because a type checker off macOS sees __init__ past the platform check as unreachable.
+    _model: Any
+    _input: str
+    _outputs: list[str]
+
     def __init__(self, path: str | Path) -> None:
         import sys
 

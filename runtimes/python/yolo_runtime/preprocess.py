@@ -23,7 +23,7 @@ def load_image(path: str | Path) -> np.ndarray:
     """
     import cv2
 
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    img: np.ndarray | None = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None:
         raise FileNotFoundError(f"cannot read image: {path}")
     return img
