@@ -102,7 +102,7 @@ def rebuild_check(store: Store, ref_text: str, *, checkpoint: Path | None = None
                   backend: str = "local", sandbox: str = "auto", keep: Path | None = None,
                   report: Callable[[str, str], None] = lambda step, msg: None) -> dict[str, Any]:
     from exportctl.build.pipeline import build
-    from exportctl.recipe.model import parse_recipe
+    from exportctl.recipe.load import parse_recipe
     from exportctl.runners import get_runner
 
     digest = store.resolve(ref_text).digest

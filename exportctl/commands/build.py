@@ -34,7 +34,7 @@ def build(recipe: Path, backend: str, sandbox: str, only: tuple[str, ...], sign_
           sigstore: bool) -> None:
     """Build every cell of RECIPE, validate it, and store the bundle."""
     from exportctl.build.pipeline import build as run_build
-    from exportctl.recipe.model import load_recipe
+    from exportctl.recipe.load import load_recipe
     from exportctl.runners import get_runner
     from exportctl.views.summary import build_summary, render_build
 

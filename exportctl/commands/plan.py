@@ -16,7 +16,7 @@ from exportctl.commands.common import emit, err, json_option, open_store, out, r
 def plan(recipe: Path) -> None:
     """Show the cells RECIPE would build and which are already cached."""
     from exportctl.plan.matrix import make_plan
-    from exportctl.recipe.model import load_recipe
+    from exportctl.recipe.load import load_recipe
     from exportctl.views.summary import render_plan
 
     made = make_plan(load_recipe(recipe))

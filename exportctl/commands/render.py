@@ -19,7 +19,7 @@ def render(recipe: Path, out_dir: Path) -> None:
     """Write the Docker build context of every toolchain RECIPE needs: Dockerfile, lock, wheelhouse, cell code."""
     from exportctl.env.contexts import render_context
     from exportctl.plan.matrix import make_plan
-    from exportctl.recipe.model import load_recipe
+    from exportctl.recipe.load import load_recipe
 
     toolchains = make_plan(load_recipe(recipe)).toolchains
     taken = [t for t in toolchains if (out_dir / t).exists()]

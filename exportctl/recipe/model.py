@@ -8,17 +8,14 @@ never touches this file.
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from exportctl import errors, tasks
 from exportctl.formats.spec import Precision
-from exportctl.recipe.positions import key_lines
 
 DEFAULT_SOURCE_DATE_EPOCH = 315532800  # 1980-01-01: the earliest time a zip entry can carry
 
@@ -59,7 +56,9 @@ class InputSpec(Strict):
     batch: int = Field(1, ge=1, le=64)
 
 
-class FormatSpec(Strict):
+class FormatEntry(Strict):
+    """One `formats.<name>` entry: the precisions to build and the format's options (checked in `plan`)."""
+
     precisions: tuple[Precision, ...] = (Precision.fp32,)
     options: dict[str, Any] = Field(default_factory=dict)
 
@@ -109,7 +108,7 @@ class Recipe(Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
     checkpoint: Checkpoint
     input: InputSpec = InputSpec()
-    formats: dict[str, FormatSpec] = Field(min_length=1)
+    formats: dict[str, FormatEntry] = Field(min_length=1)
     validation: Validation = Validation()
     calibration: Calibration | None = None
     source_date_epoch: int = Field(DEFAULT_SOURCE_DATE_EPOCH, ge=DEFAULT_SOURCE_DATE_EPOCH)
@@ -130,7 +129,7 @@ class Recipe(Strict):
 
     def where(self, *path: str) -> str:
         """`file:line` of the deepest known key on `path`, for error messages."""
-        line = _nearest_line(self.positions, path)
+        line = nearest_line(self.positions, path)
         return f"{self.source}:{line}" if line else self.source
 
     def error(self, *path: str, problem: str, hint: str | None = None) -> errors.RecipeError:
@@ -140,88 +139,10 @@ class Recipe(Strict):
         return path if path.is_absolute() else (self.base_dir / path)
 
 
-def load_recipe(path: Path) -> Recipe:
-    """Read, parse and validate a recipe file, turning every failure into a RecipeError with a line number."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise errors.ConfigError(f"cannot read recipe {path}: {exc.strerror}", hint="check the path") from exc
-    return parse_recipe(text, source=str(path), base_dir=path.parent)
-
-
-def parse_recipe(text: str, *, source: str = "<recipe>", base_dir: Path = Path(".")) -> Recipe:
-    try:
-        data = yaml.safe_load(text)
-        lines = key_lines(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark else source
-        raise errors.ConfigError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}",
-                                 hint="fix the YAML syntax (indentation, quotes, colons)") from exc
-    if not isinstance(data, dict):
-        raise errors.ConfigError(f"{source}: a recipe is a YAML mapping with 'name', 'checkpoint', 'formats'")
-    for internal in ("base_dir", "source", "positions"):
-        if internal in data:
-            line = lines.get((internal,))
-            raise errors.RecipeError(internal, "unknown key", location=f"{source}:{line}",
-                                     hint="remove it; exportctl sets it from where the recipe is read")
-    try:
-        return Recipe.model_validate({**data, "base_dir": base_dir, "source": source, "positions": lines})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = tuple(first["loc"])
-        field = ".".join(str(p) for p in loc) or "(top level)"
-        line = _nearest_line(lines, loc)
-        location = f"{source}:{line}" if line else source
-        problem, hint = _describe(first, loc)
-        raise errors.RecipeError(field, problem, location=location, hint=hint) from exc
-
-
-def _nearest_line(lines: dict[tuple[str, ...], int], loc: tuple[Any, ...]) -> int | None:
+def nearest_line(lines: dict[tuple[str, ...], int], loc: tuple[Any, ...]) -> int | None:
     parts = tuple(str(p) for p in loc)
     while parts:
         if parts in lines:
             return lines[parts]
         parts = parts[:-1]
     return None
-
-
-def _describe(err: Any, loc: tuple[Any, ...]) -> tuple[str, str | None]:
-    if err["type"] == "extra_forbidden":
-        known = _fields_at(loc[:-1])
-        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-        hint = f"did you mean '{close[0]}'?" if close else f"known keys here: {', '.join(sorted(known))}"
-        return "unknown key", hint
-    if err["type"] == "missing":
-        return "is required", "add it to the recipe"
-    if err["type"] == "string_type" and isinstance(err.get("input"), (int, float)):
-        return f"expected text, YAML read a number ({err['input']!r})", "quote the value, e.g. sha256: '0123…'"
-    if err["type"] == "enum":
-        return f"{err['msg'].lower()} (got {err.get('input')!r})", None
-    return f"{err['msg']} (got {err.get('input')!r})", None
-
-
-def _fields_at(loc: tuple[Any, ...]) -> list[str]:
-    """Field names of the model that sits at `loc` inside a Recipe, for "did you mean" suggestions."""
-    model: Any = Recipe
-    for part in loc:
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
-            return []
-        field = model.model_fields.get(str(part))
-        if field is None:  # a dict key (format name, precision): step into the dict's value type
-            continue
-        model = _model_in(field.annotation)
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        return [n for n, f in model.model_fields.items() if not f.exclude]
-    return []
-
-
-def _model_in(annotation: Any) -> Any:
-    for arg in (*getattr(annotation, "__args__", ()), annotation):
-        if isinstance(arg, type) and issubclass(arg, BaseModel):
-            return arg
-        inner = _model_in(arg) if getattr(arg, "__args__", None) else None
-        if inner is not None:
-            return inner
-    return None
-

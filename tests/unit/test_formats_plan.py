@@ -15,7 +15,7 @@ from exportctl.bundle.assemble import CellPart, Parts, compose
 from exportctl.bundle.merge import merge
 from exportctl.bundle.read import read_bundle
 from exportctl.plan.matrix import make_plan
-from exportctl.recipe.model import parse_recipe
+from exportctl.recipe.load import parse_recipe
 from exportctl.store import mediatypes as mt
 from exportctl.store.layout import Store
 from tests.fixtures.shapes import write_scenes

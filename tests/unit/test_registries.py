@@ -14,7 +14,8 @@ from exportctl import errors, formats, tasks
 from exportctl.cell.protocol import Calibration, CellReport, CellRequest, Demo, Kind, Validation, Verdict
 from exportctl.formats.spec import Precision
 from exportctl.plan.options import options_model
-from exportctl.recipe.model import DEFAULT_TOLERANCES, Tolerance, parse_recipe
+from exportctl.recipe.load import parse_recipe
+from exportctl.recipe.model import DEFAULT_TOLERANCES, Tolerance
 from tests.conftest import ROOT
 
 PACKAGE = ROOT / "exportctl"
