@@ -72,7 +72,24 @@ def main() -> None:
     """Reproducible, hermetic builds of model exports into a content-addressed store."""
 
 
-for _command in (build.build, render.render, plan.plan, ls.list_bundles, verify.verify, export.export_bundle,
-                 keygen.keygen, sign.sign, audit.audit, diff.diff, rebuild.rebuild, index.index_command,
-                 merge.merge, show.show, cat.cat_blob, schema.schema, doctor.doctor):
+COMMANDS = (  # the README's "Commands" table, in its order; one line each
+    build.build,
+    render.render,
+    plan.plan,
+    ls.list_bundles,
+    verify.verify,
+    export.export_bundle,
+    keygen.keygen,
+    sign.sign,
+    audit.audit,
+    diff.diff,
+    rebuild.rebuild,
+    index.index_command,
+    merge.merge,
+    show.show,
+    cat.cat_blob,
+    schema.schema,
+    doctor.doctor,
+)
+for _command in COMMANDS:
     main.add_command(_command)
