@@ -32,7 +32,7 @@ def require(path: Path) -> Path:
 
 # What runs inside a cell: these packages and modules of exportctl, and the runtime shipped to users.
 _CELL_PACKAGES = ("cell", "formats", "tasks")
-_CELL_MODULES = ("__init__.py", "errors.py")
+_CELL_MODULES = ("__init__.py", "errors.py", "discovery.py")
 
 
 def cell_code_files() -> dict[str, Path]:

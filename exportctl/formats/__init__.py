@@ -8,25 +8,17 @@ from __future__ import annotations
 
 import difflib
 import functools
-import importlib
-import pkgutil
 
+from exportctl.discovery import discover
 from exportctl.formats.spec import ExportStep, FormatSpec, Option, Precision
 
-_NOT_FORMATS = {"spec", "ultralytics"}  # the spec type, and the exporter most formats share
+_NOT_FORMATS = frozenset({"spec", "ultralytics"})  # the spec type, and the exporter most formats share
 
 
 @functools.cache
 def registry() -> dict[str, FormatSpec]:
-    """Format name -> spec, in name order."""
-    found: dict[str, FormatSpec] = {}
-    for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if module.name in _NOT_FORMATS or module.name.startswith("_"):
-            continue
-        spec = getattr(importlib.import_module(f"{__name__}.{module.name}"), "FORMAT", None)
-        if isinstance(spec, FormatSpec):
-            found[spec.name] = spec
-    return found
+    """Name -> spec, in name order."""
+    return discover(__name__, __path__, "FORMAT", FormatSpec, _NOT_FORMATS)
 
 
 def get(name: str) -> FormatSpec | None:

@@ -6,25 +6,17 @@ Adding a task is adding `tasks/<name>.py`: the registry finds it here, and nothi
 from __future__ import annotations
 
 import functools
-import importlib
-import pkgutil
 
+from exportctl.discovery import discover
 from exportctl.tasks.spec import MetadataFacts, TaskSpec, Thresholds, ToleranceKey
 
-_NOT_TASKS = {"spec"}
+_NOT_TASKS = frozenset({"spec"})
 
 
 @functools.cache
 def registry() -> dict[str, TaskSpec]:
-    """Task name -> spec, in name order."""
-    found: dict[str, TaskSpec] = {}
-    for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if module.name in _NOT_TASKS or module.name.startswith("_"):
-            continue
-        spec = getattr(importlib.import_module(f"{__name__}.{module.name}"), "TASK", None)
-        if isinstance(spec, TaskSpec):
-            found[spec.name] = spec
-    return found
+    """Name -> spec, in name order."""
+    return discover(__name__, __path__, "TASK", TaskSpec, _NOT_TASKS)
 
 
 def get(name: str) -> TaskSpec | None:
