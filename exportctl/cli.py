@@ -15,6 +15,7 @@ import click
 from exportctl import __version__, errors
 from exportctl.commands import (
     audit,
+    base_image,
     build,
     cat,
     diff,
@@ -90,6 +91,7 @@ COMMANDS = (  # the README's "Commands" table, in its order; one line each
     cat.cat_blob,
     schema.schema,
     doctor.doctor,
+    base_image.base_image,
 )
 for _command in COMMANDS:
     main.add_command(_command)

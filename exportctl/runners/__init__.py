@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from exportctl import errors
 from exportctl.runners.base import Job, JobResult, Runner
 
 BACKENDS = ("local", "docker")
 
 
-def get_runner(backend: str = "auto", *, sandbox: str = "auto") -> Runner:
-    """`auto` prefers Docker when a daemon answers a ping, else the local sandbox."""
-    if backend == "docker" or backend == "auto":
+def get_runner(backend: str = "auto", *, sandbox: str = "auto", toolchains: Sequence[str] = (),
+               notice: Callable[[str], None] = lambda line: None) -> Runner:
+    """`auto` uses Docker only when a daemon answers AND it can have every toolchain's image (the image, or its
+    bases, present): a daemon without a reachable registry would otherwise fail where the local backend builds.
+    Otherwise the local sandbox, with a one-line `notice` saying why.
+    """
+    if backend == "docker":
+        from exportctl.runners.docker import DockerRunner
+
+        return DockerRunner()
+    if backend == "auto":
         from exportctl.runners.docker import DockerRunner, daemon_reachable
 
-        if backend == "docker" or daemon_reachable():
-            return DockerRunner()
+        if daemon_reachable():
+            docker = DockerRunner()
+            missing = [why for why in map(docker.missing, toolchains) if why is not None]
+            if not missing:
+                return docker
+            notice(f"--backend auto: using the local backend, not docker ({'; '.join(missing)}; "
+                   "`exportctl base-image` makes a local base offline)")
     if backend in ("auto", "local"):
         from exportctl.runners.local import LocalRunner
 

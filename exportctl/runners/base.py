@@ -8,7 +8,7 @@ builds the argv; it never reads or rewrites the request.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,6 +28,7 @@ class Job:
     extra_env: Mapping[str, str] = field(default_factory=dict)
     module: str = CELL_MODULE  # run as `python -m module`
     args: tuple[str, ...] = ()  # further arguments (the export guide's, in contract tests)
+    on_line: Callable[[str], None] | None = None  # each line of the cell's output as it comes (progress, -v)
 
 
 @dataclass(frozen=True)
