@@ -65,8 +65,8 @@ def test_markup_in_recipe_values_is_printed_as_text(recipe_dir: Path) -> None:
 def test_help_lists_every_command_of_the_readme() -> None:
     readme = (ROOT / "README.md").read_text()
     table = readme.split("## Commands", 1)[1].split("\n## ", 1)[0]
-    documented = re.findall(r"^\| `exportctl (\w+)", table, flags=re.M)
-    listed = re.findall(r"^  (\w+) ", exportctl("--help").stdout, flags=re.M)
+    documented = re.findall(r"^\| `exportctl ([\w-]+)", table, flags=re.M)
+    listed = re.findall(r"^  (\w[\w-]*) ", exportctl("--help").stdout, flags=re.M)
     assert len(documented) >= 17 and sorted(documented) == sorted(listed)
 
 
