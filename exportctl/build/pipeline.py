@@ -126,7 +126,7 @@ def build(recipe: Recipe, store: Store, runner: Runner, report: Report = lambda 
         "started": started.isoformat(), "finished": dt.datetime.now(dt.UTC).isoformat(),
         "host": {"platform": platform.platform(), "machine": platform.machine(), "python": platform.python_version()},
         "isolation": runner.isolation(), "environments": environments, "demo_checkpoint": demo,
-        "jobs": jobs, "memory_budget_mib": budget,
+        "jobs": jobs, "memory_budget_mib": budget, "orchestrator_peak_rss_mib": _own_peak_rss_mib(),
         "reference": {"cached": reference.cached, "seconds": reference.seconds, "log": reference.log,
                       **_run_facts(reference)},
         "cells": [{"cell": o.cell.name, "cached": o.result.cached, "seconds": o.result.seconds,
@@ -137,6 +137,13 @@ def build(recipe: Recipe, store: Store, runner: Runner, report: Report = lambda 
     # and does not fail the build: only a cell measured outside its tolerances does.
     failed = [o for o in outcomes if o.verdict == Verdict.failed]
     return BuildOutcome(desc.digest, plan, outcomes, errors.VALIDATION_FAILED if failed else errors.OK, degraded)
+
+
+def _own_peak_rss_mib() -> int:
+    """This process's peak RSS so far (the orchestrator alone: cells are other processes)."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
 def _run_facts(result: ActionResult) -> dict[str, Any]:

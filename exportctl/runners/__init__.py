@@ -1,13 +1,29 @@
-"""Runner backends, one module each, behind the `Runner` interface in `base`."""
+"""Runner backends, one module each, behind the `Runner` interface in `base`.
+
+This package's own names (BACKENDS, SANDBOXES) cost nothing to import: the CLI's options list them at start-up.
+`Job`, `JobResult` and `Runner` are imported from `base` on first use, for the same reason.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from exportctl import errors
-from exportctl.runners.base import Job, JobResult, Runner
+
+if TYPE_CHECKING:
+    from exportctl.runners.base import Job, JobResult, Runner
 
 BACKENDS = ("local", "docker")
+SANDBOXES = ("bwrap", "unshare", "none")  # the local backend's --sandbox choices (besides auto)
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Job", "JobResult", "Runner"):
+        from exportctl.runners import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def get_runner(backend: str = "auto", *, sandbox: str = "auto", toolchains: Sequence[str] = (),
@@ -37,4 +53,4 @@ def get_runner(backend: str = "auto", *, sandbox: str = "auto", toolchains: Sequ
     raise errors.BackendUnavailable(f"unknown backend '{backend}'", hint=f"use one of: auto, {', '.join(BACKENDS)}")
 
 
-__all__ = ["BACKENDS", "Job", "JobResult", "Runner", "get_runner"]
+__all__ = ["BACKENDS", "SANDBOXES", "Job", "JobResult", "Runner", "get_runner"]
