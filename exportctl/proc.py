@@ -60,6 +60,21 @@ def run(argv: Sequence[str | Path], *, env: Mapping[str, str], cwd: Path | None 
     return Completed(args, returncode, output, time.monotonic() - start)
 
 
+# Streamed children (cells run from worker threads), so that Ctrl-C in the main thread can stop them: a
+# sandboxed cell runs in its own session and never sees the terminal's SIGINT.
+_LIVE: set[subprocess.Popen[bytes]] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def kill_streamed() -> None:
+    """Kill every child `run(on_line=...)` is still waiting for (their `run` calls then return)."""
+    with _LIVE_LOCK:
+        children = list(_LIVE)
+    for child in children:
+        if child.poll() is None:
+            child.kill()
+
+
 def _streamed(args: tuple[str, ...], env: Mapping[str, str], cwd: Path | None, timeout: float | None,
               on_line: Callable[[str], None]) -> tuple[int, bytes]:
     try:
@@ -67,6 +82,8 @@ def _streamed(args: tuple[str, ...], env: Mapping[str, str], cwd: Path | None, t
                                  stderr=subprocess.STDOUT)
     except FileNotFoundError:
         return 127, f"[exportctl] program not found: {args[0]}\n".encode()
+    with _LIVE_LOCK:
+        _LIVE.add(child)
     expired = threading.Event()
 
     def kill() -> None:
@@ -89,6 +106,8 @@ def _streamed(args: tuple[str, ...], env: Mapping[str, str], cwd: Path | None, t
         if child.poll() is None:  # an exception (Ctrl-C) in the loop: the child must not outlive us
             child.kill()
             child.wait()
+        with _LIVE_LOCK:
+            _LIVE.discard(child)
     if expired.is_set():
         chunks.append(f"\n[exportctl] timed out after {timeout}s\n".encode())
         returncode = 124

@@ -104,7 +104,8 @@ def build(recipe: Recipe, store: Store, runner: Runner, report: Report = lambda 
                             functools.partial(_run_cell, cell, plan, store, runner, watch, checkpoint_path,
                                               reference, sde, peaks))
                        for cell in plan.cells],
-                      jobs=jobs, budget_mib=budget, waiting=lambda name: watch.task(name, WAITING))
+                      jobs=jobs, budget_mib=budget, waiting=lambda name: watch.task(name, WAITING),
+                      interrupt=runner.cancel)
     outcomes, failures = [], []
     for cell in plan.cells:  # plan order, whatever order the cells finished in
         result = results[cell.name]

@@ -45,8 +45,20 @@ def available_memory_mib() -> int:
 
 
 def run_all(tasks: list[Task[T]], *, jobs: int, budget_mib: int,
-            waiting: Callable[[str], None] = lambda name: None) -> dict[str, T]:
-    """Run every task; the first failure is raised once the running ones have finished (none start after it)."""
+            waiting: Callable[[str], None] = lambda name: None,
+            interrupt: Callable[[], None] = lambda: None) -> dict[str, T]:
+    """Run every task; the first failure is raised once the running ones have finished (none start after it).
+
+    One job runs the tasks in this thread, in order. Ctrl-C (KeyboardInterrupt, which only the main thread
+    receives) calls `interrupt` to stop the running tasks, waits for them, and is raised.
+    """
+    if jobs <= 1:
+        return {task.name: task.run() for task in tasks}
+    return _concurrently(tasks, jobs, budget_mib, waiting, interrupt)
+
+
+def _concurrently(tasks: list[Task[T]], jobs: int, budget_mib: int, waiting: Callable[[str], None],
+                  interrupt: Callable[[], None]) -> dict[str, T]:
     pending: list[Task[T]] = list(tasks)
     running: dict[Future[T], Task[T]] = {}
     results: dict[str, T] = {}
@@ -65,7 +77,11 @@ def run_all(tasks: list[Task[T]], *, jobs: int, budget_mib: int,
                 elif task.name not in told:
                     told.add(task.name)
                     waiting(task.name)
-            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            try:
+                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            except KeyboardInterrupt:  # stop the running tasks before the pool waits for them on the way out
+                interrupt()
+                raise
             for future in done:
                 task = running.pop(future)
                 try:

@@ -52,6 +52,10 @@ class Runner(Protocol):
     def run(self, job: Job) -> JobResult:
         ...
 
+    def cancel(self) -> None:
+        """Stop every job running now (Ctrl-C while cells run in worker threads); their `run` calls return."""
+        ...
+
 
 def job_inputs(job: Job, scratch: Path) -> dict[str, Path]:
     """The job's inputs plus its request file, written into `scratch` (a directory the runner owns)."""

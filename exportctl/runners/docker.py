@@ -8,6 +8,7 @@ as a non-root user. The container is removed whatever happens (failure, Ctrl-C).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
@@ -67,6 +68,7 @@ class DockerRunner:
         self._server = self.client.version().get("Version", "unknown")
         self._images: dict[str, dict[str, Any]] = {}
         self._failed: dict[str, str] = {}
+        self._running: set[Any] = set()  # containers of jobs running now (cancel kills them)
 
     def isolation(self) -> dict[str, Any]:
         return {"backend": self.name, "daemon": self._server, "network": "none", "root_filesystem": "read-only",
@@ -142,6 +144,11 @@ class DockerRunner:
             return False
         return True
 
+    def cancel(self) -> None:
+        for container in list(self._running):
+            with contextlib.suppress(Exception):  # already gone: nothing left to stop
+                container.kill()
+
     def run(self, job: Job) -> JobResult:
         if job.toolchain not in self._images and job.toolchain not in self._failed:
             self.prepare(job.toolchain)
@@ -182,9 +189,11 @@ class DockerRunner:
             tmpfs={"/tmp": "rw,nosuid,nodev,mode=1777", "/tmp/home": "rw,nosuid,nodev,mode=1777"},
             hostname="cell", device_requests=gpu, labels={"dev.exportctl.cell": job.label or job.module},
         )
+        self._running.add(container)
         try:
             yield container
         finally:
+            self._running.discard(container)
             container.remove(force=True)
 
     @staticmethod

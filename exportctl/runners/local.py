@@ -35,6 +35,9 @@ class LocalRunner:
         path, created = envs.ensure_env(toolchain)
         return {"toolchain": toolchain, "environment": path.name, "created": created}
 
+    def cancel(self) -> None:
+        proc.kill_streamed()
+
     def run(self, job: Job) -> JobResult:
         env_path, _ = envs.ensure_env(job.toolchain)
         with tempfile.TemporaryDirectory(prefix="exportctl-cell-") as scratch:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -78,3 +80,18 @@ def test_peak_memory_remembers_the_last_measurement(tmp_path: Path) -> None:
     assert PeakMemory(path).estimate("onnx/fp32") == 512
     path.write_text("not json")
     assert PeakMemory(path).estimate("onnx/fp32") == UNKNOWN_PEAK_MIB
+
+
+def test_ctrl_c_stops_the_running_cells_and_is_raised() -> None:
+    """Ctrl-C reaches only the main thread; the running children (real processes) must be stopped, not awaited."""
+    from exportctl import proc
+
+    def sleeper() -> int:
+        return proc.run(["sleep", "60"], env=proc.clean_env(), on_line=lambda line: None).returncode
+
+    threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()  # what Ctrl-C sends
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        run_all([Task("a", 10, sleeper), Task("b", 10, sleeper)], jobs=2, budget_mib=1000,
+                interrupt=proc.kill_streamed)
+    assert time.monotonic() - start < 20, "the sleeping children were waited for instead of stopped"
