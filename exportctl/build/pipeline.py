@@ -98,6 +98,10 @@ def build(recipe: Recipe, store: Store, runner: Runner, report: Report = lambda 
     _require_success("computing the PyTorch reference outputs", reference, store,
                      hints.get(plan.reference_toolchain, CELL_HINT))
 
+    if jobs > 1 and not runner.concurrent:
+        watch.notice(f"cells run one at a time: the {runner.isolation().get('sandbox', runner.name)} sandbox gives "
+                     "them no private /tmp (bubblewrap does)", warning=True)
+        jobs = 1
     peaks = PeakMemory(cache_root() / "peak-rss.json")
     budget = memory_budget_mib if memory_budget_mib is not None else available_memory_mib()
     results = run_all([Task(cell.name, peaks.estimate(cell.name),

@@ -40,6 +40,8 @@ class JobResult:
 
 class Runner(Protocol):
     name: str
+    # Whether jobs may run at once: each needs its own /tmp (cells work in the fixed /tmp/exportctl-work).
+    concurrent: bool
 
     def isolation(self) -> dict[str, Any]:
         """Facts recorded in the bundle about how cells were isolated (backend, sandbox, opt-outs)."""

@@ -62,6 +62,7 @@ def daemon_reachable() -> bool:
 
 class DockerRunner:
     name = "docker"
+    concurrent = True  # each container has its own tmpfs /tmp
 
     def __init__(self) -> None:
         self.client = connect()

@@ -21,6 +21,9 @@ class LocalRunner:
 
     def __init__(self, sandbox_kind: str = "auto") -> None:
         self.sandbox = sandbox.choose(sandbox_kind)
+        # bubblewrap gives each cell a private /tmp; unshare and none share the host's, where two cells at once
+        # would overwrite each other's work directory.
+        self.concurrent = self.sandbox == "bwrap"
 
     def isolation(self) -> dict[str, Any]:
         facts: dict[str, Any] = {"backend": self.name, "sandbox": self.sandbox}
