@@ -11,7 +11,13 @@ import nox
 nox.options.sessions = ["tests"]
 nox.options.default_venv_backend = "uv|virtualenv"
 ROOT = Path(__file__).parent
-LOCK_PLATFORM = ("linux-x86_64", "x86_64-manylinux_2_28")  # (our tag, uv's --python-platform)
+# Our platform tag -> (uv's --python-platform, extra environment for uv). Linux: every toolchain. darwin-arm64:
+# the toolchains a Mac runs (those with a darwin .in or lock already: CoreML validates only there); torch 2.13's
+# macOS wheels need macOS 14, which MACOSX_DEPLOYMENT_TARGET tells uv.
+LOCK_PLATFORMS = {
+    "linux-x86_64": ("x86_64-manylinux_2_28", {}),
+    "darwin-arm64": ("aarch64-apple-darwin", {"MACOSX_DEPLOYMENT_TARGET": "14.0"}),
+}
 
 
 @nox.session(python=False)
@@ -36,27 +42,38 @@ def schema(session: nox.Session) -> None:
 
 @nox.session(python=False)
 def lock(session: nox.Session) -> None:
-    """Re-resolve every toolchain lock with uv: hash-locked, torch pinned to the CPU build, torchvision dropped."""
+    """Re-resolve every toolchain lock with uv: hash-locked, torch pinned to the CPU build, torchvision dropped.
+
+    `nox -s lock -- darwin-arm64` re-resolves only the given platforms. Each lock's header names this command.
+    """
     from exportctl.env.locks import wheel_sources
     from exportctl.env.uvenv import LOCK_PYTHON, cache_root, installer_environment, uv_binary
 
-    tag, uv_platform = LOCK_PLATFORM
     python = ".".join(map(str, LOCK_PYTHON))  # the interpreter local environments are created with
-    for requirements in sorted((ROOT / "lockfiles").glob("*.in")):
-        toolchain = requirements.stem
-        out = ROOT / "lockfiles" / f"{toolchain}-{tag}.txt"
-        # Same uv, sources, cache and environment as the environments the locks are installed into.
-        session.run(
-            uv_binary(), "pip", "compile", "--no-config", "--cache-dir", str(cache_root() / "uv"), "--quiet",
-            str(requirements.relative_to(ROOT)),
-            "--override", "lockfiles/overrides.txt", "--generate-hashes", "--no-annotate",
-            "--python-version", python, "--python-platform", uv_platform,
-            "--custom-compile-command", f"nox -s lock  # uv pip compile lockfiles/{toolchain}.in "
-            f"--override lockfiles/overrides.txt --generate-hashes --python-version {python} "
-            f"--python-platform {uv_platform}",
-            *wheel_sources(), "-o", str(out.relative_to(ROOT)), external=True,
-            env=installer_environment(), include_outer_env=False,
-        )
+    platforms = session.posargs or list(LOCK_PLATFORMS)
+    for tag in platforms:
+        if tag not in LOCK_PLATFORMS:
+            session.error(f"unknown lock platform {tag!r}: one of {', '.join(LOCK_PLATFORMS)}")
+        uv_platform, extra_env = LOCK_PLATFORMS[tag]
+        for requirements in sorted((ROOT / "lockfiles").glob("*.in")):
+            toolchain = requirements.stem
+            out = ROOT / "lockfiles" / f"{toolchain}-{tag}.txt"
+            if tag != "linux-x86_64" and not out.is_file():
+                continue  # a toolchain gets a lock for another platform once someone runs it there
+            settings = " ".join(f"{k}={v}" for k, v in extra_env.items())
+            # Same uv, sources, cache and environment as the environments the locks are installed into.
+            session.run(
+                uv_binary(), "pip", "compile", "--no-config", "--cache-dir", str(cache_root() / "uv"), "--quiet",
+                str(requirements.relative_to(ROOT)),
+                "--override", "lockfiles/overrides.txt", "--generate-hashes", "--no-annotate",
+                "--python-version", python, "--python-platform", uv_platform,
+                "--custom-compile-command", f"nox -s lock{'' if tag == 'linux-x86_64' else ' -- ' + tag}  "
+                f"# {settings + ' ' if settings else ''}uv pip "
+                f"compile lockfiles/{toolchain}.in --override lockfiles/overrides.txt --generate-hashes "
+                f"--python-version {python} --python-platform {uv_platform}",
+                *wheel_sources(), "-o", str(out.relative_to(ROOT)), external=True,
+                env={**installer_environment(), **extra_env}, include_outer_env=False,
+            )
 
 
 @nox.session(python=False)

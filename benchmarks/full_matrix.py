@@ -2,6 +2,11 @@
 numbers, and two clean builds that must give one bundle digest.
 
     python benchmarks/full_matrix.py [--out results.json]
+    python benchmarks/full_matrix.py --jobs 1 2 [--out results.json]
+
+With --jobs: one full build per value, each from an empty store (environments ready), in one run; reports
+each wall time, the ratio of each to the first (target for 2 against 1 on 2 cores: <= 0.65) and whether the
+digests are identical (they must be). Without it:
 
 Build A runs each cell on its own (`build --only CELL`; the cell prints its own peak RSS into its log) into an
 empty store and merges the parts;
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -48,8 +54,11 @@ def peak_rss_mib(store: Path, bundle: str, cell: str) -> int | None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, help="also write the results here")
+    parser.add_argument("--jobs", type=int, nargs="+", help="compare full builds with these --jobs values")
     args = parser.parse_args()
     subprocess.run([sys.executable, str(ROOT / "tests" / "fixtures" / "shapes.py")], check=True)
+    if args.jobs:
+        return compare_jobs(args.jobs, args.out)
     with tempfile.TemporaryDirectory(prefix="exportctl-matrix-") as scratch:
         store_a, store_b = Path(scratch) / "a", Path(scratch) / "b"
         plan, *_ = exportctl(store_a, "plan", str(RECIPE))
@@ -86,6 +95,26 @@ def main() -> None:
         args.out.write_text(json.dumps(results, indent=2) + "\n")
     if not results["same_digest"]:
         sys.exit("the two clean builds gave different bundle digests")
+
+
+def compare_jobs(values: list[int], out: Path | None) -> None:
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="exportctl-matrix-jobs-") as scratch:
+        for jobs in values:
+            load = os.getloadavg()[0]
+            summary, wall, code = exportctl(Path(scratch) / f"jobs-{jobs}", "build", str(RECIPE), "--backend=local",
+                                            "--jobs", str(jobs))
+            runs.append({"jobs": jobs, "wall_seconds": round(wall, 1), "exit": code, "bundle": summary["bundle"],
+                         "cells": len(summary["cells"]), "load_average_1m_at_start": load})
+            print(json.dumps(runs[-1]), flush=True)
+    results = {"runs": runs, "identical_digests": len({r["bundle"] for r in runs}) == 1,
+               "wall_ratio_to_first": {str(r["jobs"]): round(r["wall_seconds"] / runs[0]["wall_seconds"], 3)
+                                       for r in runs}}
+    print(json.dumps(results, indent=2))
+    if out:
+        out.write_text(json.dumps(results, indent=2) + "\n")
+    if not results["identical_digests"]:
+        sys.exit("different --jobs gave different bundle digests")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import click
 from exportctl import __version__, errors
 from exportctl.commands import (
     audit,
+    base_image,
     build,
     cat,
     diff,
@@ -40,9 +41,10 @@ def fail(ctx: click.Context, error: errors.ExportctlError) -> NoReturn:
     from rich.text import Text
 
     # Messages quote user text (recipe values, paths): print them as text, never as rich markup.
-    err().print(Text.assemble(("error:", "bold red"), " ", error.message), highlight=False)
+    # soft_wrap: rich inserts no line breaks, so a digest in a message stays whole (the terminal wraps).
+    err().print(Text.assemble(("error:", "bold red"), " ", error.message), highlight=False, soft_wrap=True)
     if error.hint:
-        err().print(Text.assemble("  ", ("fix:", "bold"), " ", error.hint), highlight=False)
+        err().print(Text.assemble("  ", ("fix:", "bold"), " ", error.hint), highlight=False, soft_wrap=True)
     state = ctx.ensure_object(Settings)
     if state.as_json and not state.emitted:  # stdout holds one JSON document: the result or the error
         click.echo(json.dumps({"error": error.message, "exit_code": error.exit_code, "hint": error.hint}))
@@ -90,6 +92,7 @@ COMMANDS = (  # the README's "Commands" table, in its order; one line each
     cat.cat_blob,
     schema.schema,
     doctor.doctor,
+    base_image.base_image,
 )
 for _command in COMMANDS:
     main.add_command(_command)

@@ -7,6 +7,7 @@ together, reports progress, and decides the exit code.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import platform
 from collections.abc import Callable
@@ -17,8 +18,12 @@ from typing import Any
 from exportctl import __version__, errors
 from exportctl import catalog as store_index
 from exportctl.build.actions import CACHEABLE, ActionResult, run_action
+from exportctl.build.events import CACHED, DONE, QUEUED, RUNNING, STEP_ENV, WAITING, Progress, ReportProgress
+from exportctl.build.schedule import PeakMemory, Task, available_memory_mib, run_all
 from exportctl.bundle import assemble as bundle
+from exportctl.cell.phases import phase_of
 from exportctl.cell.protocol import Verdict
+from exportctl.env.uvenv import cache_root
 from exportctl.plan.matrix import CALIBRATION_INPUT, CHECKPOINT_INPUT, REFERENCE_INPUT, Cell, Plan, make_plan
 from exportctl.recipe.model import Recipe
 from exportctl.runners import Job, Runner
@@ -45,99 +50,165 @@ class BuildOutcome:
     plan: Plan
     outcomes: list[CellOutcome]
     exit_code: int
+    isolation_degraded: str | None = None
 
 
-def _require_success(what: str, result: ActionResult, store: Store) -> None:
+CELL_HINT = "the log above is the cell's own output (from inside its sandbox); fix the cause and build again"
+
+
+def _require_success(what: str, result: ActionResult, store: Store, hint: str = CELL_HINT) -> None:
     if result.returncode != errors.OK:
         tail = "\n".join(store.read_blob(result.log).decode(errors="replace").splitlines()[-20:])
-        raise errors.ExportFailed(f"{what} failed (exit {result.returncode}):\n{tail}",
-                                  hint="the log above is from inside the cell; fix the cause and build again")
+        raise errors.ExportFailed(f"{what} failed (exit {result.returncode}):\n{tail}", hint=hint)
 
 
 def build(recipe: Recipe, store: Store, runner: Runner, report: Report = lambda step, msg: None,
-          only: tuple[str, ...] = ()) -> BuildOutcome:
+          only: tuple[str, ...] = (), *, progress: Progress | None = None, jobs: int = 1,
+          memory_budget_mib: int | None = None) -> BuildOutcome:
+    """Build `recipe`: environments, then the demo checkpoint and the reference (once each), then the cells,
+    up to `jobs` at a time within the memory budget (default: the memory available now)."""
+    watch = progress or ReportProgress(report)
     started = dt.datetime.now(dt.UTC)
     plan = make_plan(recipe, only=only)
     for warning in plan.warnings:
-        report("warning", warning)
+        watch.notice(warning, warning=True)
+    degraded = runner.isolation().get("degraded")
+    if degraded:  # said before any cell runs, not only afterwards in `show`
+        watch.notice(f"isolation degraded: {degraded} (recorded in the bundle; --require-isolation refuses)",
+                     warning=True)
+    for cell in plan.cells:
+        watch.task(cell.name, QUEUED)
     sde = recipe.source_date_epoch
-    environments = []
+    environments, hints = [], {}
     for toolchain in plan.toolchains:
-        report(f"env {toolchain}", "preparing")
+        watch.task(f"env {toolchain}", RUNNING, step=STEP_ENV)
         facts = runner.prepare(toolchain)
-        environments.append(facts)
-        state = "created" if facts.get("created") else "ready"
-        report(f"env {toolchain}", "image build failed" if facts.get("image_build") == "failed" else state)
+        environments.append({k: v for k, v in facts.items() if k != "failure_hint"})
+        if facts.get("image_build") == "failed":
+            hints[toolchain] = str(facts.get("failure_hint") or "the log above is the toolchain image build's")
+            watch.task(f"env {toolchain}", "image build failed")
+        else:
+            watch.task(f"env {toolchain}", "created" if facts.get("created") else "ready")
 
-    checkpoint_path, checkpoint_digest, demo = _checkpoint(recipe, plan, store, runner, report)
-    report("reference", "running")
-    reference = run_action(store, runner, plan.reference_key, lambda out: Job(
+    checkpoint_path, checkpoint_digest, demo = _checkpoint(recipe, plan, store, runner, watch, hints)
+    reference = _watched(store, runner, watch, "reference", plan.reference_key, lambda out, on_line: Job(
         toolchain=plan.reference_toolchain, request=plan.reference,
         inputs={CHECKPOINT_INPUT: checkpoint_path, **plan.images}, output_dir=out, source_date_epoch=sde,
-        label="reference"))
-    _require_success("computing the PyTorch reference outputs", reference, store)
-    report("reference", "cached" if reference.cached else f"done in {reference.seconds:.1f}s")
+        label="reference", on_line=on_line))
+    _require_success("computing the PyTorch reference outputs", reference, store,
+                     hints.get(plan.reference_toolchain, CELL_HINT))
 
+    if jobs > 1 and not runner.concurrent:
+        watch.notice(f"cells run one at a time: the {runner.isolation().get('sandbox', runner.name)} sandbox gives "
+                     "them no private /tmp (bubblewrap does)", warning=True)
+        jobs = 1
+    peaks = PeakMemory(cache_root() / "peak-rss.json")
+    budget = memory_budget_mib if memory_budget_mib is not None else available_memory_mib()
+    results = run_all([Task(cell.name, peaks.estimate(cell.name),
+                            functools.partial(_run_cell, cell, plan, store, runner, watch, checkpoint_path,
+                                              reference, sde, peaks))
+                       for cell in plan.cells],
+                      jobs=jobs, budget_mib=budget, waiting=lambda name: watch.task(name, WAITING),
+                      interrupt=runner.cancel)
     outcomes, failures = [], []
-    for cell in plan.cells:
-        report(cell.name, "running")
-        result = _run_cell(cell, plan, store, runner, checkpoint_path, reference, sde)
+    for cell in plan.cells:  # plan order, whatever order the cells finished in
+        result = results[cell.name]
         if result.returncode not in CACHEABLE:
             failures.append((cell, result))
-            report(cell.name, f"export failed (exit {result.returncode})")
             continue
         validation = json.loads(store.read_blob(result.outputs["validation.json"].digest))
-        outcome = CellOutcome(cell, result, validation, _verdict(result))
-        outcomes.append(outcome)
-        report(cell.name, ("cached, " if result.cached else "") + outcome.status)
+        outcomes.append(CellOutcome(cell, result, validation, _verdict(result)))
     if failures:
         cell, result = failures[0]
-        _require_success(f"cell {cell.name} ({len(failures)} of {len(plan.cells)} cells failed)", result, store)
+        _require_success(f"cell {cell.name} ({len(failures)} of {len(plan.cells)} cells failed)", result, store,
+                         hints.get(cell.format.toolchain, CELL_HINT))
 
-    degraded = runner.isolation().get("degraded")
-    results = [bundle.CellResult(o.cell, o.result.outputs, o.status) for o in outcomes]
-    manifest = bundle.assemble(store, plan, checkpoint_digest, reference.outputs, results, degraded)
+    results_ = [bundle.CellResult(o.cell, o.result.outputs, o.status) for o in outcomes]
+    manifest = bundle.assemble(store, plan, checkpoint_digest, reference.outputs, results_, degraded)
     desc = store.add_manifest(manifest, {"dev.exportctl.recipe": recipe.name})
     store.add_run_record(desc.digest, {
         "bundle": desc.digest, "recipe": recipe.name, "exportctl_version": __version__,
         "started": started.isoformat(), "finished": dt.datetime.now(dt.UTC).isoformat(),
         "host": {"platform": platform.platform(), "machine": platform.machine(), "python": platform.python_version()},
         "isolation": runner.isolation(), "environments": environments, "demo_checkpoint": demo,
-        "reference": {"cached": reference.cached, "seconds": reference.seconds, "log": reference.log},
+        "jobs": jobs, "memory_budget_mib": budget, "orchestrator_peak_rss_mib": _own_peak_rss_mib(),
+        "reference": {"cached": reference.cached, "seconds": reference.seconds, "log": reference.log,
+                      **_run_facts(reference)},
         "cells": [{"cell": o.cell.name, "cached": o.result.cached, "seconds": o.result.seconds,
-                   "log": o.result.log, "status": o.status} for o in outcomes],
+                   "log": o.result.log, "status": o.status, **_run_facts(o.result)} for o in outcomes],
     })
     store_index.record(store, desc.digest)  # after the run record: the index takes the build time from it
     # "not-validated" (a runtime this platform lacks, e.g. CoreML off macOS) is reported plainly, never as passed,
     # and does not fail the build: only a cell measured outside its tolerances does.
     failed = [o for o in outcomes if o.verdict == Verdict.failed]
-    return BuildOutcome(desc.digest, plan, outcomes, errors.VALIDATION_FAILED if failed else errors.OK)
+    return BuildOutcome(desc.digest, plan, outcomes, errors.VALIDATION_FAILED if failed else errors.OK, degraded)
 
 
-def _checkpoint(recipe: Recipe, plan: Plan, store: Store, runner: Runner,
-                report: Report) -> tuple[Path, str, dict[str, Any] | None]:
+def _own_peak_rss_mib() -> int:
+    """This process's peak RSS so far (the orchestrator alone: cells are other processes)."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def _run_facts(result: ActionResult) -> dict[str, Any]:
+    """Peak memory and where the time went: the cell's own phases, and the rest of the run (sandbox start,
+    interpreter start-up and teardown), which only the host sees. Cached: the facts of the run that made it."""
+    if result.report is None:
+        return {}
+    phases = dict(result.report.phases)
+    phases = {"sandbox start": round(max(0.0, result.seconds - sum(phases.values())), 3), **phases}
+    return {"peak_rss_mib": result.report.peak_rss_mib, "phases": phases}
+
+
+def _watched(store: Store, runner: Runner, watch: Progress, name: str, key: str,
+             job_for: Callable[[Path, Callable[[str], None]], Job]) -> ActionResult:
+    """A cached action whose progress (state, the step the cell announces, its output) goes to `watch`."""
+    def on_line(line: str) -> None:
+        step = phase_of(line)
+        if step is not None:
+            watch.task(name, RUNNING, step=step)
+        watch.log(name, line)
+
+    watch.task(name, RUNNING, step=STEP_ENV)
+    result = run_action(store, runner, key, lambda out: job_for(out, on_line))
+    if result.cached:
+        watch.task(name, CACHED)
+    elif result.returncode not in CACHEABLE:
+        watch.task(name, "export failed", detail=f"exit {result.returncode}")
+    else:  # a cell ends as its verdict; the checkpoint and the reference as done
+        watch.task(name, _verdict(result).value if result.report and result.report.verdict else DONE,
+                   detail=f"{result.seconds:.1f}s")
+    return result
+
+
+def _checkpoint(recipe: Recipe, plan: Plan, store: Store, runner: Runner, watch: Progress,
+                hints: dict[str, str]) -> tuple[Path, str, dict[str, Any] | None]:
     demo = plan.demo
     if demo is None or demo.demo is None:
         assert recipe.checkpoint.path is not None
         return recipe.resolve(recipe.checkpoint.path), plan.checkpoint_id, None
-    report("checkpoint", f"making demo {demo.demo.arch} seed {demo.demo.seed}")
-    result = run_action(store, runner, plan.checkpoint_id, lambda out: Job(
+    result = _watched(store, runner, watch, "checkpoint", plan.checkpoint_id, lambda out, on_line: Job(
         toolchain=plan.reference_toolchain, request=demo, inputs={}, output_dir=out,
-        source_date_epoch=recipe.source_date_epoch, label="demo-checkpoint"))
-    _require_success(f"making the demo checkpoint from {demo.demo.arch}", result, store)
+        source_date_epoch=recipe.source_date_epoch, label="demo-checkpoint", on_line=on_line))
+    _require_success(f"making the demo checkpoint from {demo.demo.arch}", result, store,
+                     hints.get(plan.reference_toolchain, CELL_HINT))
     model = result.blob("model.pt")
-    report("checkpoint", ("cached " if result.cached else "") + model.digest)
+    watch.notice(f"demo checkpoint {demo.demo.arch} seed {demo.demo.seed}: {model.digest}")
     return store.blob_path(model.digest), model.digest, {"cached": result.cached, "seconds": result.seconds}
 
 
-def _run_cell(cell: Cell, plan: Plan, store: Store, runner: Runner, checkpoint: Path, reference: ActionResult,
-              sde: int) -> ActionResult:
+def _run_cell(cell: Cell, plan: Plan, store: Store, runner: Runner, watch: Progress, checkpoint: Path,
+              reference: ActionResult, sde: int, peaks: PeakMemory) -> ActionResult:
     inputs = {CHECKPOINT_INPUT: checkpoint, **reference.mounts(REFERENCE_INPUT, store)}
     if cell.calibrates and plan.calibration is not None:  # only calibrating cells see the images
         inputs.update(plan.calibration.mounts(CALIBRATION_INPUT))
-    return run_action(store, runner, cell.key, lambda out: Job(
+    result = _watched(store, runner, watch, cell.name, cell.key, lambda out, on_line: Job(
         toolchain=cell.format.toolchain, request=cell.request, inputs=inputs, output_dir=out, source_date_epoch=sde,
-        label=cell.name))
+        label=cell.name, on_line=on_line))
+    if result.report is not None:
+        peaks.record(cell.name, result.report.peak_rss_mib)
+    return result
 
 
 def _verdict(result: ActionResult) -> Verdict:

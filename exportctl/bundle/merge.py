@@ -104,7 +104,7 @@ def merge(store: Store, refs: list[str]) -> tuple[str, Parts]:
     infos = [read_bundle(store, store.resolve(ref).digest) for ref in refs]
     parts = merge_parts(infos)
     manifest = compose(store, parts)
-    desc = store.add_manifest(manifest, {"dev.exportctl.recipe": parts.name})
+    desc = store.add_manifest(manifest, {mt.ANNOTATION_RECIPE: parts.name})
     now = dt.datetime.now(dt.UTC).isoformat()
     store.add_run_record(desc.digest, {"bundle": desc.digest, "recipe": parts.name, "started": now, "finished": now,
                                        "merged_from": [i.digest for i in infos]})

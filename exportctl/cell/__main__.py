@@ -15,6 +15,7 @@ from pathlib import Path
 from exportctl import formats, tasks
 from exportctl.cell.contract import CellConfigError, Invocation, main
 from exportctl.cell.hermetic import created_at, seal
+from exportctl.cell.phases import Phases
 from exportctl.cell.protocol import REPORT_FILE, CellReport, Kind, Verdict
 from exportctl.errors import OK, VALIDATION_FAILED
 from exportctl.formats.spec import ExportStep
@@ -25,17 +26,23 @@ WORKDIR = Path("/tmp/exportctl-work")
 
 def run(invocation: Invocation) -> int:
     request = invocation.request
+    phases = Phases()
     if request.kind != Kind.export:
         from exportctl.cell import demo, probe, reference
 
+        phases.begin(request.kind.value)
         code = {Kind.reference: reference.compute, Kind.demo: demo.make, Kind.probe: probe.probe}[request.kind](
             invocation)
-        CellReport(request.kind, peak_rss_mib=peak_rss_mib()).write(invocation.output_dir / REPORT_FILE)
+        phases.end()
+        CellReport(request.kind, peak_rss_mib=peak_rss_mib(), phases=phases.seconds).write(
+            invocation.output_dir / REPORT_FILE)
         return code
     spec, task = formats.get(request.format), tasks.get(request.task)
     if spec is None or task is None:
         raise CellConfigError(f"unsupported export_format '{request.format}' or task '{request.task}'")
     seal()
+    import ultralytics  # noqa: F401 - still the `imports` phase: the exporter's framework takes seconds to load
+    phases.begin("export")
     assert request.checkpoint is not None
     validation = request.validation
     thresholds = task.thresholds if validation is None else \
@@ -51,8 +58,10 @@ def run(invocation: Invocation) -> int:
     if validation is not None and ref_dir is not None:
         from exportctl.cell.validate import validate
 
+        phases.begin("validate")
         result = validate(spec, task, artifact, ref_dir, validation, request.precision)
         (invocation.output_dir / "validation.json").write_text(json.dumps(result, sort_keys=True, indent=2) + "\n")
+    phases.begin("finish")
     info = json.loads((ref_dir / "reference.json").read_text()) if ref_dir else {}
     names = {int(k): v for k, v in info.get("names", {}).items()} or _names(invocation.input(request.checkpoint),
                                                                            task.name)
@@ -64,8 +73,9 @@ def run(invocation: Invocation) -> int:
     (invocation.output_dir / "metadata.json").write_text(json.dumps(meta, sort_keys=True, indent=2) + "\n")
     verdict = Verdict(result["status"]) if result is not None else Verdict.not_validated
     reason = result.get("reason") if result is not None else "no reference outputs to validate against"
+    phases.end()
     report = CellReport(Kind.export, verdict, reason, tuple(result["violations"]) if result else (), artifact.name,
-                        peak_rss_mib())
+                        peak_rss_mib(), phases.seconds)
     report.write(invocation.output_dir / REPORT_FILE)
     # Into the log too (run facts, not artifacts): what the cell needed, for sizing machines and CI.
     print(f"[exportctl cell] peak RSS {report.peak_rss_mib} MiB")

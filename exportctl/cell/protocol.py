@@ -117,18 +117,20 @@ class CellReport:
     reason: str | None = None  # why not validated
     violations: tuple[str, ...] = ()
     artifact: str | None = None  # its name in the output directory
-    peak_rss_mib: int = 0  # what the cell needed, for sizing machines (a run fact, not an artifact)
+    peak_rss_mib: int = 0  # what the cell needed, for sizing machines and scheduling (a run fact, not an artifact)
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per phase (imports, export, validate, ...)
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind.value, "verdict": self.verdict.value if self.verdict else None,
                 "reason": self.reason, "violations": list(self.violations), "artifact": self.artifact,
-                "peak_rss_mib": self.peak_rss_mib}
+                "peak_rss_mib": self.peak_rss_mib, "phases": dict(self.phases)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CellReport:
         verdict = data.get("verdict")
         return cls(Kind(data["kind"]), Verdict(verdict) if verdict else None, data.get("reason"),
-                   tuple(data.get("violations", ())), data.get("artifact"), int(data.get("peak_rss_mib", 0)))
+                   tuple(data.get("violations", ())), data.get("artifact"), int(data.get("peak_rss_mib", 0)),
+                   {str(k): float(v) for k, v in data.get("phases", {}).items()})
 
     def write(self, path: Path) -> Path:
         path.write_text(json.dumps(self.to_json(), sort_keys=True, indent=2) + "\n")

@@ -23,30 +23,48 @@ from exportctl.runners import BACKENDS
 @click.command()
 @recipe_argument
 @click.option("--backend", type=click.Choice(["auto", *BACKENDS]), default="auto", show_default=True,
-              help="Where cells run: docker when a daemon is reachable (auto), else the local sandbox.")
+              help="Where cells run: docker when a daemon can have every toolchain image (auto), else local.")
 @sandbox_option("Cell isolation for the local backend; 'none' is recorded in the bundle.")
+@click.option("--require-isolation", is_flag=True, envvar="EXPORTCTL_REQUIRE_ISOLATION", show_envvar=True,
+              help="Refuse (exit 4) to build with degraded isolation (unshare or none).")
 @click.option("--only", multiple=True, metavar="FORMAT[/PRECISION]", help="Build only these cells (repeatable).")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Cells run at once (default: the number of cores).")
+@click.option("--memory-budget", type=click.IntRange(min=1), default=None, metavar="MIB",
+              help="Memory the running cells may use together (default: the memory available now).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress, only warnings and the result.")
+@click.option("-v", "--verbose", is_flag=True, help="Also stream every cell's output.")
 @click.option("--sign-key", type=click.Path(path_type=Path), default=None, help="Sign the bundle with this key.")
 @click.option("--sigstore", is_flag=True, help="Sign keylessly with Sigstore (CI OIDC identity).")
 @store_option()
 @json_option
-def build(recipe: Path, backend: str, sandbox: str, only: tuple[str, ...], sign_key: Path | None,
+def build(recipe: Path, backend: str, sandbox: str, require_isolation: bool, only: tuple[str, ...],
+          jobs: int | None, memory_budget: int | None, quiet: bool, verbose: bool, sign_key: Path | None,
           sigstore: bool) -> None:
     """Build every cell of RECIPE, validate it, and store the bundle."""
     from exportctl.build.pipeline import build as run_build
+    from exportctl.build.schedule import default_jobs
+    from exportctl.plan.matrix import make_plan
     from exportctl.recipe.load import load_recipe
     from exportctl.runners import get_runner
+    from exportctl.views.progress import ConsoleProgress
     from exportctl.views.summary import build_summary, render_build
 
     loaded = load_recipe(recipe)
-    runner = get_runner(backend, sandbox=sandbox)
-    store = open_store()
-    with err().status("building", spinner="dots") as status:
-        def report(step: str, msg: str) -> None:
-            status.update(f"{step}: {msg}")
-            if not msg.endswith("running") and not msg.endswith("preparing"):
-                err().print(f"  [cyan]{step}[/] {msg}", highlight=False)
-        outcome = run_build(loaded, store, runner, report, only=only)
+    live = out().is_terminal and err().is_terminal
+    with ConsoleProgress(err(), live=live, quiet=quiet, verbose=verbose) as progress:
+        toolchains = make_plan(loaded, only=only).toolchains if backend == "auto" else ()
+        runner = get_runner(backend, sandbox=sandbox, toolchains=toolchains,
+                            notice=lambda line: progress.notice(line))
+        degraded = runner.isolation().get("degraded")
+        if degraded and require_isolation:
+            raise errors.SandboxUnavailable(
+                f"isolation would be degraded ({runner.isolation().get('sandbox')}: {degraded}) and "
+                "--require-isolation (or EXPORTCTL_REQUIRE_ISOLATION) asks for full isolation",
+                hint="install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap), or build with --backend docker")
+        store = open_store()
+        outcome = run_build(loaded, store, runner, only=only, progress=progress, jobs=jobs or default_jobs(),
+                            memory_budget_mib=memory_budget)
     if sign_key is not None or sigstore:
         from exportctl.trust.signing import sign_bundle
 

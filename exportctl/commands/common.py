@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from exportctl.runners.sandbox import SANDBOXES
+from exportctl.runners import SANDBOXES
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -44,12 +44,25 @@ def render_context(toolchain: str, dest: Path) -> Context:
     return Context(dest, digest_tree(dest), base_args(text))
 
 
+def _home(toolchain: str, text: str) -> Path:
+    key = digest_value({"dockerfile": text, "lock": lock_digest(toolchain), "code": cell_code_digest(),
+                        "platforms": wheel_platforms(pins()[INTERPRETER_PIN])})
+    return cache_root() / "images" / f"{toolchain}-{short(key, 16)}"
+
+
+def cached_context(toolchain: str) -> Context | None:
+    """The rendered context of `toolchain` if it is already cached (nothing is rendered or fetched)."""
+    text = dockerfile(toolchain)
+    marker = _home(toolchain, text) / MARKER
+    if not marker.is_file():
+        return None
+    return Context(marker.parent / "context", str(json.loads(marker.read_text())["digest"]), base_args(text))
+
+
 def ensure_context(toolchain: str) -> Context:
     """The rendered context of `toolchain`, from the cache when its inputs are unchanged."""
     text = dockerfile(toolchain)
-    key = digest_value({"dockerfile": text, "lock": lock_digest(toolchain), "code": cell_code_digest(),
-                        "platforms": wheel_platforms(pins()[INTERPRETER_PIN])})
-    home = cache_root() / "images" / f"{toolchain}-{short(key, 16)}"
+    home = _home(toolchain, text)
     marker = home / MARKER
     if not marker.is_file():
         with file_lock(home.parent / ".lock"):

@@ -8,7 +8,7 @@ builds the argv; it never reads or rewrites the request.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,6 +28,7 @@ class Job:
     extra_env: Mapping[str, str] = field(default_factory=dict)
     module: str = CELL_MODULE  # run as `python -m module`
     args: tuple[str, ...] = ()  # further arguments (the export guide's, in contract tests)
+    on_line: Callable[[str], None] | None = None  # each line of the cell's output as it comes (progress, -v)
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class JobResult:
 
 class Runner(Protocol):
     name: str
+    # Whether jobs may run at once: each needs its own /tmp (cells work in the fixed /tmp/exportctl-work).
+    concurrent: bool
 
     def isolation(self) -> dict[str, Any]:
         """Facts recorded in the bundle about how cells were isolated (backend, sandbox, opt-outs)."""
@@ -49,6 +52,10 @@ class Runner(Protocol):
         ...
 
     def run(self, job: Job) -> JobResult:
+        ...
+
+    def cancel(self) -> None:
+        """Stop every job running now (Ctrl-C while cells run in worker threads); their `run` calls return."""
         ...
 
 

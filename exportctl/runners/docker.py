@@ -8,12 +8,13 @@ as a non-root user. The container is removed whatever happens (failure, Ctrl-C).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,8 @@ from typing import Any
 from exportctl import errors, formats
 from exportctl.canonical import digest_value, short
 from exportctl.cell.view import CELL_ENV, CELL_IN, CELL_OUT
-from exportctl.env.contexts import ensure_context
-from exportctl.env.templates import CELL_UID
+from exportctl.env.contexts import Context, cached_context, ensure_context
+from exportctl.env.templates import CELL_UID, base_args, dockerfile
 from exportctl.runners.base import Job, JobResult, cell_argv, cell_environment, job_inputs
 
 PING_TIMEOUT = 5
@@ -61,12 +62,14 @@ def daemon_reachable() -> bool:
 
 class DockerRunner:
     name = "docker"
+    concurrent = True  # each container has its own tmpfs /tmp
 
     def __init__(self) -> None:
         self.client = connect()
         self._server = self.client.version().get("Version", "unknown")
         self._images: dict[str, dict[str, Any]] = {}
         self._failed: dict[str, str] = {}
+        self._running: set[Any] = set()  # containers of jobs running now (cancel kills them)
 
     def isolation(self) -> dict[str, Any]:
         return {"backend": self.name, "daemon": self._server, "network": "none", "root_filesystem": "read-only",
@@ -79,18 +82,30 @@ class DockerRunner:
         try:
             facts = self._ensure_image(toolchain)
         except errors.ExportFailed as exc:
-            self._failed[toolchain] = str(exc)
-            return {"toolchain": toolchain, "created": False, "image_build": "failed"}
+            self._failed[toolchain] = exc.message
+            return {"toolchain": toolchain, "created": False, "image_build": "failed", "failure_hint": exc.hint}
         self._images[toolchain] = facts
         return facts
+
+    def missing(self, toolchain: str) -> str | None:
+        """Why this daemon cannot have `toolchain`'s image without a registry (None: it can).
+
+        It can when the image itself is there (its context already rendered here), or every base it builds FROM.
+        """
+        context = cached_context(toolchain)
+        if context is not None and self._has_image(_image_tag(toolchain, context)):
+            return None
+        bases = _base_args(dockerfile(toolchain))
+        absent = [ref for ref in bases.values() if not self._has_image(ref)]
+        return f"no {toolchain} image and no base {', '.join(absent)} in the daemon" if absent else None
 
     def _ensure_image(self, toolchain: str) -> dict[str, Any]:
         import docker
 
         context = ensure_context(toolchain)
         variables = {arg: OVERRIDE_PREFIX + _pin_of(ref).upper() for arg, ref in context.base_args.items()}
-        args = {arg: os.environ.get(variables[arg], ref) for arg, ref in context.base_args.items()}
-        tag = f"exportctl/{toolchain}:{short(digest_value({'context': context.digest, 'args': args}), 16)}"
+        args = _base_args_for(context.base_args)
+        tag = _image_tag(toolchain, context)
         facts = {"toolchain": toolchain, "image": tag, "context": context.digest, "base": args}
         try:
             return {**facts, "image_id": self.client.images.get(tag).id, "created": False}
@@ -113,9 +128,10 @@ class DockerRunner:
             tail = "\n".join("".join(log).splitlines()[-BUILD_LOG_TAIL:])
             missing = [arg for arg, ref in args.items() if not self._has_image(ref)]
             hint = ("the base image is not in the daemon and could not be pulled: where no registry is reachable, "
-                    "make a local base with the same Python and point " + " / ".join(variables[a] for a in missing)
-                    + " at it") if missing else \
-                "the log above is the image build's; `exportctl render` writes the context to build by hand"
+                    "make a local base with the same Python (`exportctl base-image` builds one offline) and point "
+                    + " / ".join(variables[a] for a in missing) + " at it, or build with --backend local") \
+                if missing else "the log above is the Docker image build's (on the host, before any cell ran); " \
+                "`exportctl render` writes the context to build by hand"
             raise errors.ExportFailed(
                 f"building the {toolchain} image {tag} FROM {', '.join(args.values())} failed:\n{tail}", hint=hint)
         return {**facts, "image_id": image_id, "created": True, "build_seconds": round(time.monotonic() - start, 1)}
@@ -128,6 +144,11 @@ class DockerRunner:
         except docker.errors.ImageNotFound:
             return False
         return True
+
+    def cancel(self) -> None:
+        for container in list(self._running):
+            with contextlib.suppress(Exception):  # already gone: nothing left to stop
+                container.kill()
 
     def run(self, job: Job) -> JobResult:
         if job.toolchain not in self._images and job.toolchain not in self._failed:
@@ -142,6 +163,8 @@ class DockerRunner:
         try:
             with _readable_inputs(job) as inputs, self._container(job, image["image"], inputs) as container:
                 container.start()
+                if job.on_line is not None:  # follow the output live; the full log is read once it ended
+                    _follow(container, job.on_line)
                 code = int(container.wait()["StatusCode"])
                 log = container.logs(stdout=True, stderr=True).decode(errors="replace")
         except docker.errors.APIError as exc:  # e.g. a GPU requested from a daemon without NVIDIA's runtime
@@ -167,9 +190,11 @@ class DockerRunner:
             tmpfs={"/tmp": "rw,nosuid,nodev,mode=1777", "/tmp/home": "rw,nosuid,nodev,mode=1777"},
             hostname="cell", device_requests=gpu, labels={"dev.exportctl.cell": job.label or job.module},
         )
+        self._running.add(container)
         try:
             yield container
         finally:
+            self._running.discard(container)
             container.remove(force=True)
 
     @staticmethod
@@ -178,6 +203,31 @@ class DockerRunner:
         if os.geteuid() == 0:
             return f"{CELL_UID}:{CELL_UID}"
         return f"{os.getuid()}:{os.getgid()}"
+
+
+def _base_args_for(pinned: dict[str, str]) -> dict[str, str]:
+    """Build ARG -> the base reference a build uses: the pin, or the EXPORTCTL_BASE_IMAGE_<PIN> override."""
+    return {arg: os.environ.get(OVERRIDE_PREFIX + _pin_of(ref).upper(), ref) for arg, ref in pinned.items()}
+
+
+def _base_args(text: str) -> dict[str, str]:
+    return _base_args_for(base_args(text))
+
+
+def _image_tag(toolchain: str, context: Context) -> str:
+    args = _base_args_for(context.base_args)
+    return f"exportctl/{toolchain}:{short(digest_value({'context': context.digest, 'args': args}), 16)}"
+
+
+def _follow(container: Any, on_line: Callable[[str], None]) -> None:
+    pending = b""
+    for chunk in container.logs(stdout=True, stderr=True, stream=True, follow=True):
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            on_line(line.decode(errors="replace"))
+    if pending:
+        on_line(pending.decode(errors="replace"))
 
 
 def _pin_of(reference: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,9 @@ class LocalRunner:
 
     def __init__(self, sandbox_kind: str = "auto") -> None:
         self.sandbox = sandbox.choose(sandbox_kind)
+        # bubblewrap gives each cell a private /tmp; unshare and none share the host's, where two cells at once
+        # would overwrite each other's work directory.
+        self.concurrent = self.sandbox == "bwrap"
 
     def isolation(self) -> dict[str, Any]:
         facts: dict[str, Any] = {"backend": self.name, "sandbox": self.sandbox}
@@ -34,6 +38,9 @@ class LocalRunner:
         path, created = envs.ensure_env(toolchain)
         return {"toolchain": toolchain, "environment": path.name, "created": created}
 
+    def cancel(self) -> None:
+        proc.kill_streamed()
+
     def run(self, job: Job) -> JobResult:
         env_path, _ = envs.ensure_env(job.toolchain)
         with tempfile.TemporaryDirectory(prefix="exportctl-cell-") as scratch:
@@ -45,7 +52,7 @@ class LocalRunner:
                     etc=sandbox.minimal_etc(envs.cache_root()),
                 )
                 argv += cell_argv(job, f"{CELL_ENV}/bin/python", CELL_IN, CELL_OUT)
-                return self._run(argv, cell_environment(job), cwd=None)
+                return self._run(argv, cell_environment(job), cwd=None, on_line=job.on_line)
             return self._run_unisolated(job, env_path, inputs, Path(scratch))
 
     def _run_unisolated(self, job: Job, env_path: Path, inputs: dict[str, Path], scratch: Path) -> JobResult:
@@ -64,9 +71,10 @@ class LocalRunner:
         cell_env = cell_environment(job, code_root=str(code), env_root=str(env_path), home=str(home))
         prefix = sandbox.unshare_argv() if self.sandbox == "unshare" else []
         argv = [*prefix, *cell_argv(job, str(env_path / "bin" / "python"), str(input_dir), str(job.output_dir))]
-        return self._run(argv, cell_env, cwd=job.output_dir)
+        return self._run(argv, cell_env, cwd=job.output_dir, on_line=job.on_line)
 
     @staticmethod
-    def _run(argv: list[str], env: dict[str, str], cwd: Path | None) -> JobResult:
-        done = proc.run(argv, env=env, cwd=cwd)
+    def _run(argv: list[str], env: dict[str, str], cwd: Path | None,
+             on_line: Callable[[str], None] | None) -> JobResult:
+        done = proc.run(argv, env=env, cwd=cwd, on_line=on_line)
         return JobResult(done.returncode, done.output, done.seconds)

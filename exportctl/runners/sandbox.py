@@ -14,7 +14,6 @@ from pathlib import Path
 from exportctl import errors
 from exportctl.cell.view import CELL_CODE, CELL_ENV, CELL_HOME, CELL_IN, CELL_OUT
 
-SANDBOXES = ("bwrap", "unshare", "none")  # the --sandbox choices (besides auto)
 _ETC_FILES = {
     "passwd": "root:x:0:0:root:/tmp/home:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
     "group": "root:x:0:\nnogroup:x:65534:\n",

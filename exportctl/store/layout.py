@@ -24,7 +24,14 @@ from typing import Any
 from exportctl.canonical import DIGEST_ALGORITHM, canonical_json, digest_file, is_digest, pretty_json, short
 from exportctl.errors import ConfigError, NotFound, StoreError, VerifyFailed
 from exportctl.store.atomic import TEMP_PREFIX, atomic_write, commit, link_or_copy, new_directory, write_temp
-from exportctl.store.mediatypes import ANNOTATION_SUBJECT, ANNOTATION_TITLE, OCI_INDEX, OCI_MANIFEST
+from exportctl.store.mediatypes import (
+    ANNOTATION_RECIPE,
+    ANNOTATION_REF_NAME,
+    ANNOTATION_SUBJECT,
+    ANNOTATION_TITLE,
+    OCI_INDEX,
+    OCI_MANIFEST,
+)
 
 _LAYOUT = {"imageLayoutVersion": "1.0.0"}
 _EMPTY_INDEX: dict[str, Any] = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
@@ -237,15 +244,23 @@ class Store:
             self._check_blob(desc.digest, desc.size, role)
         return [manifest_digest, *(desc.digest for _, desc in refs)]
 
-    def export(self, manifest_digest: str, dest: Path) -> None:
-        """Write a standalone OCI layout holding exactly one bundle; `dest` must be new or empty."""
+    def export(self, manifest_digest: str, dest: Path, tags: tuple[str, ...] = ()) -> None:
+        """Write a standalone OCI layout holding exactly one bundle; `dest` must be new or empty.
+
+        index.json lists the bundle once per name (`org.opencontainers.image.ref.name`): `<recipe>-<short
+        digest>`, then each of `tags`, so `umoci ls --layout DIR` lists it and `oci:DIR:NAME` addresses it.
+        """
         with new_directory(Path(dest)) as tmp:
             digests = self.verify(manifest_digest)  # never hand out a damaged bundle
-            entry = self._entry(manifest_digest)
+            entry = self._entry(manifest_digest).to_json()
             (tmp / "blobs" / DIGEST_ALGORITHM).mkdir(parents=True)
             for digest in dict.fromkeys(digests):
                 link_or_copy(self.blob_path(digest), tmp / "blobs" / DIGEST_ALGORITHM / _hex(digest))
-            atomic_write(tmp / "index.json", pretty_json({**_EMPTY_INDEX, "manifests": [entry.to_json()]}))
+            recipe = (entry.get("annotations") or {}).get(ANNOTATION_RECIPE, "bundle")
+            names = dict.fromkeys([f"{recipe}-{_hex(manifest_digest)[:12]}", *tags])
+            entries = [{**entry, "annotations": {**(entry.get("annotations") or {}), ANNOTATION_REF_NAME: name}}
+                       for name in names]
+            atomic_write(tmp / "index.json", pretty_json({**_EMPTY_INDEX, "manifests": entries}))
             atomic_write(tmp / "oci-layout", pretty_json(_LAYOUT))
 
     def _action_path(self, key: str) -> Path:

@@ -42,6 +42,10 @@ ANNOTATION_ROLE = "dev.exportctl.role"
 # On a store index.json entry: the bundle a referrer (signature, attestation) points at. Bundles never carry
 # it, which is how `Store.manifests()` tells the two apart without reading a blob.
 ANNOTATION_SUBJECT = "dev.exportctl.subject"
+# On a store index.json entry: the recipe that built the bundle (names the exported layout's reference).
+ANNOTATION_RECIPE = "dev.exportctl.recipe"
+# On an exported layout's index.json entry: a name tools address the bundle by (`oci:DIR:NAME`, `umoci ls`).
+ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
 
 
 class Role(StrEnum):

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from exportctl.canonical import canonical_json, digest_bytes, is_digest, pretty_json
-from exportctl.errors import VerifyFailed
+from exportctl.errors import ConfigError, VerifyFailed
 from exportctl.store import mediatypes as mt
 from exportctl.store.atomic import atomic_write, new_directory
 from exportctl.store.layout import Descriptor, Store
@@ -157,16 +157,16 @@ def pick(referrers: list[Referrer]) -> tuple[Referrer | None, list[Referrer]]:
 
 
 def write_layout(store: Store, digest: str, dest: Path, provenance: Referrer | None,
-                 signatures: list[Referrer]) -> None:
+                 signatures: list[Referrer], tags: tuple[str, ...] = ()) -> None:
     """Write the exported layout of bundle `digest` (see module doc); `dest` must be new or empty."""
     with new_directory(Path(dest)) as tmp:
-        store.export(digest, tmp)  # the bundle alone, blobs re-hashed on the way
+        store.export(digest, tmp, tags)  # the bundle alone, blobs re-hashed on the way
         if provenance is not None:
             for blob_digest, data in [(provenance.digest, provenance.raw), *provenance.blobs.items()]:
                 atomic_write(tmp / "blobs" / "sha256" / blob_digest.split(":", 1)[1], data)
             index = json.loads((tmp / "index.json").read_bytes())
-            entry = index["manifests"][0]
-            entry["annotations"] = {**entry.get("annotations", {}), ANNOTATION_PROVENANCE: provenance.digest}
+            for entry in index["manifests"]:  # the bundle, once per name
+                entry["annotations"] = {**entry.get("annotations", {}), ANNOTATION_PROVENANCE: provenance.digest}
             atomic_write(tmp / "index.json", pretty_json(index))
         for signature in signatures:
             path = tmp / SIGNATURES_DIR / f"{signature.keyid[:KEYID_CHARS]}.sig"
@@ -174,10 +174,20 @@ def write_layout(store: Store, digest: str, dest: Path, provenance: Referrer | N
             atomic_write(path, signature.layer(SIGNATURE_TYPE))
 
 
-def export(store: Store, digest: str, dest: Path) -> tuple[Referrer | None, list[Referrer]]:
-    """`exportctl export`: the bundle with its provenance and the signatures over it."""
+def export(store: Store, digest: str, dest: Path,
+           tags: tuple[str, ...] = ()) -> tuple[Referrer | None, list[Referrer]]:
+    """`exportctl export`: the bundle with its provenance and the signatures over it.
+
+    Signatures cover index.json as signing wrote it (the bundle under its default name): extra `tags` would
+    change it, so a signed bundle is exported under its default name only.
+    """
     provenance, signatures = pick(load(store, digest))
-    write_layout(store, digest, dest, provenance, signatures)
+    if tags and signatures:
+        raise ConfigError(
+            f"--tag {tags[0]}: bundle {digest} is signed, and its signatures cover index.json as signed "
+            "(the bundle under its default name only); another name would invalidate them",
+            hint="export without --tag and name the copy afterwards (`skopeo copy oci:DIR:<name> oci:OTHER:<tag>`)")
+    write_layout(store, digest, dest, provenance, signatures, tags)
     return provenance, signatures
 
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from exportctl import errors
 from exportctl.bundle.read import BundleInfo, recipe_of
-from exportctl.canonical import canonical_json, digest_tree
-from exportctl.paths import PACKAGE_DIR
+from exportctl.canonical import canonical_json
+from exportctl.paths import package_source_digest
 from exportctl.store import mediatypes as mt
 from exportctl.store import referrers as ref
 from exportctl.store.layout import Store
@@ -70,7 +70,7 @@ def statement(store: Store, info: BundleInfo, run: dict[str, Any] | None, versio
     deps += base_images(run)
     built_by = (run or {}).get("exportctl_version", version)
     # exportctl's own package: the code that planned, ran and assembled the build.
-    deps.append(_descriptor("exportctl", digest_tree(PACKAGE_DIR), uri=f"pkg:pypi/exportctl@{built_by}",
+    deps.append(_descriptor("exportctl", package_source_digest(), uri=f"pkg:pypi/exportctl@{built_by}",
                             annotations={"cellCode": info.cell_code, "exporterVersion": info.exporter_version}))
     run = run or {}
     isolation, host = run.get("isolation", {}), run.get("host", {})

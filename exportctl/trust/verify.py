@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from exportctl import errors
 from exportctl.bundle.read import BundleInfo, read_bundle
-from exportctl.canonical import digest_file, is_digest
+from exportctl.canonical import canonical_json, digest_file, is_digest
 from exportctl.store import mediatypes as mt
 from exportctl.store import referrers as ref
 from exportctl.store.atomic import scratch_dir
@@ -81,6 +81,12 @@ def _read_json(path: Path, what: str) -> Any:
         raise _fail(f"{what} is not valid JSON ({e})") from None
 
 
+def _unnamed(entries: list[dict[str, Any]]) -> set[bytes]:
+    """The index entries with their names left out: one bundle listed under several names gives one."""
+    return {canonical_json({**e, "annotations": {k: v for k, v in (e.get("annotations") or {}).items()
+                                                 if k != mt.ANNOTATION_REF_NAME}}) for e in entries}
+
+
 def _safe_path(value: Any, what: str) -> None:
     text = str(value)
     path = PurePosixPath(text)
@@ -90,7 +96,7 @@ def _safe_path(value: Any, what: str) -> None:
 
 
 def _check_names(info: BundleInfo, entry: dict[str, Any], store: Store) -> None:
-    for key in (mt.ANNOTATION_TITLE, "org.opencontainers.image.ref.name"):
+    for key in (mt.ANNOTATION_TITLE, mt.ANNOTATION_REF_NAME):
         if key in (entry.get("annotations") or {}):
             _safe_path(entry["annotations"][key], f"index.json annotation {key}")
     for i, layer in enumerate(info.layers):
@@ -224,15 +230,18 @@ def verify_layout(root: Path, key_file: Path | None = None, recorded: dict[str, 
         raise _fail(f"oci-layout does not declare imageLayoutVersion {_LAYOUT_VERSION}")
     index = _read_json(root / "index.json", "index.json")
     entries = index.get("manifests") if isinstance(index, dict) else None
-    if not isinstance(entries, list) or len(entries) != 1 or not is_digest(str(entries[0].get("digest"))):
-        raise _fail("index.json must list exactly one manifest (the bundle) by its sha256 digest")
+    if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries) \
+            or not is_digest(str(entries[0].get("digest"))) or len(_unnamed(entries)) != 1:
+        raise _fail("index.json must list exactly one manifest (the bundle) by its sha256 digest, once per "
+                    "org.opencontainers.image.ref.name")
     entry, store = entries[0], Store.open(root, create=False)
     bundle, provenance = str(entry["digest"]), ref.provenance_digest(entry)
     expected = _expected_blobs(root, bundle, provenance, blobs, rehash)
     if rehash:
         store.verify(bundle)
     info = read_bundle(store, bundle)
-    _check_names(info, entry, store)
+    for named in entries:
+        _check_names(info, named, store)
     public_key, keys = _keys(key_file, recorded)
     prov = _check_provenance(root, info, provenance, keys, rehash) if provenance else None
     signatures = []

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from exportctl.bundle.read import read_bundle, validation_of
 from exportctl.canonical import short
@@ -43,19 +44,21 @@ def build_summary(outcome: BuildOutcome) -> dict[str, Any]:
                       "artifact": artifact.digest, "size": artifact.size, "seconds": round(o.result.seconds, 2),
                       "validation": o.validation, "violations": (o.validation or {}).get("violations", [])})
     return {"bundle": outcome.digest, "recipe": outcome.plan.recipe.name, "exit_code": outcome.exit_code,
-            "cells": cells}
+            "isolation_degraded": outcome.isolation_degraded, "cells": cells}
 
 
 def render_build(console: Console, summary: dict[str, Any]) -> None:
     table = Table(title=f"exportctl build: {summary['recipe']}")
-    for col in ("cell", "status", "size", "cached", "validation"):
-        table.add_column(col)
+    for col in ("cell", "status", "size", "time", "cached", "validation"):
+        table.add_column(col, no_wrap=col != "validation")
     for c in summary["cells"]:
         color = {"passed": "green", "not-validated": "yellow"}.get(c["status"], "red")
-        table.add_row(c["cell"], f"[{color}]{c['status']}[/]", f"{c['size'] / 1e6:.1f} MB",
+        table.add_row(c["cell"], f"[{color}]{c['status']}[/]", f"{c['size'] / 1e6:.1f} MB", f"{c['seconds']:.1f}s",
                       "yes" if c["cached"] else "no", _metrics_line(c["validation"]))
     console.print(table)
-    console.print(f"bundle {summary['bundle']}")
+    if summary.get("isolation_degraded"):
+        console.print(Text(f"isolation degraded: {summary['isolation_degraded']}", style="yellow"), soft_wrap=True)
+    console.print(f"bundle {summary['bundle']}", soft_wrap=True, highlight=False)  # the digest stays on one line
 
 
 def render_plan(console: Console, data: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@ local base image. Skipped, with the reason, where neither is possible."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from exportctl.env.uvenv import cache_root
+from tests.conftest import exportctl
 
 from . import daemon as machine
 
@@ -84,8 +86,12 @@ def docker_client(docker_host: str) -> Iterator[object]:
 
 
 @pytest.fixture(scope="session")
-def base_image(docker_client: object) -> str:
-    return machine.ensure_base_image(docker_client)
+def base_image(docker_host: str) -> str:
+    """The local base, made the way users make it: `exportctl base-image` (debootstrap + import, cached)."""
+    done = exportctl("base-image", "--json", env={"DOCKER_HOST": docker_host})
+    facts = json.loads(done.stdout)
+    assert facts["variable"] == "EXPORTCTL_BASE_IMAGE_PYTHON" and facts["recipe_digest"].startswith("sha256:")
+    return str(facts["image"])
 
 
 @pytest.fixture(scope="session")

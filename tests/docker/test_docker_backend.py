@@ -158,3 +158,5 @@ def test_a_failed_image_build_fails_the_cell_with_the_build_log(tmp_path: Path, 
     assert "image exportctl/" in done.stderr and "failed" in done.stderr
     assert "exportctl-missing-base" in done.stderr  # from the build log's tail
     assert "EXPORTCTL_BASE_IMAGE_PYTHON" in done.stderr  # how to point the build at a local base
+    assert "exportctl base-image" in done.stderr  # how to make one offline
+    assert "inside the cell" not in done.stderr  # the failure is the image build's, on the host

@@ -27,6 +27,18 @@ def test_two_empty_stores_give_the_same_bundle_digest(quickstart_builds):
     assert not any(c["cached"] for c in a["cells"] + b["cells"])
 
 
+def test_run_record_keeps_each_cells_phases(quickstart_builds):
+    store, digest = quickstart_builds["store"], quickstart_builds["a"]["bundle"]
+    run = json.loads(exportctl("show", digest, "--json", store=store).stdout)["runs"][0]
+    assert run["jobs"] == 1 and run["memory_budget_mib"] > 0
+    for cell in run["cells"]:
+        phases = cell["phases"]
+        assert set(phases) == {"sandbox start", "imports", "export", "validate", "finish"}, phases
+        assert phases["export"] > 0 and cell["peak_rss_mib"] > 0
+        assert sum(phases.values()) <= cell["seconds"] + 0.5  # the host's time covers the cell's
+    assert set(run["reference"]["phases"]) == {"sandbox start", "imports", "reference"}
+
+
 def test_rebuild_reruns_no_cell_and_plan_says_cached(quickstart_builds):
     store = quickstart_builds["store"]
     plan = json.loads(exportctl("plan", QUICKSTART, "--json", store=store).stdout)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -65,8 +68,8 @@ def test_markup_in_recipe_values_is_printed_as_text(recipe_dir: Path) -> None:
 def test_help_lists_every_command_of_the_readme() -> None:
     readme = (ROOT / "README.md").read_text()
     table = readme.split("## Commands", 1)[1].split("\n## ", 1)[0]
-    documented = re.findall(r"^\| `exportctl (\w+)", table, flags=re.M)
-    listed = re.findall(r"^  (\w+) ", exportctl("--help").stdout, flags=re.M)
+    documented = re.findall(r"^\| `exportctl ([\w-]+)", table, flags=re.M)
+    listed = re.findall(r"^  (\w[\w-]*) ", exportctl("--help").stdout, flags=re.M)
     assert len(documented) >= 17 and sorted(documented) == sorted(listed)
 
 
@@ -103,3 +106,12 @@ def test_usage_errors_are_configuration_errors_not_validation_failures() -> None
     assert done.returncode == errors.CONFIG_ERROR
     assert json.loads(done.stdout)["exit_code"] == errors.CONFIG_ERROR
     assert "--no-such-option" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_shell_completion_the_readme_documents_completes_commands() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert '_EXPORTCTL_COMPLETE=bash_source exportctl' in readme
+    script = Path(sys.executable).with_name("exportctl")  # the console script of the installed package
+    env = {**os.environ, "COMP_WORDS": "exportctl ba", "COMP_CWORD": "1", "_EXPORTCTL_COMPLETE": "bash_complete"}
+    done = subprocess.run([str(script)], env=env, capture_output=True, text=True, check=False)
+    assert done.stdout.split() == ["plain,base-image"], done.stderr

@@ -240,7 +240,10 @@ def test_export_is_a_layout_skopeo_reads(tmp_path: Path, store: Store) -> None:
     exported = {p.name for p in (dest / "blobs" / "sha256").iterdir()}
     assert exported == {d.digest[7:] for d in (desc, *blobs)}
     index = json.loads((dest / "index.json").read_text())
-    assert index["manifests"] == [desc.to_json()]
+    entry = desc.to_json()
+    name = f"{(entry.get('annotations') or {}).get('dev.exportctl.recipe', 'bundle')}-{desc.digest[7:19]}"
+    assert index["manifests"] == [{**entry, "annotations": {**(entry.get("annotations") or {}),
+                                                            "org.opencontainers.image.ref.name": name}}]
     assert Store.open(dest).verify(desc.digest)
 
 
