@@ -28,10 +28,11 @@ from exportctl.runners import BACKENDS
 @click.option("--only", multiple=True, metavar="FORMAT[/PRECISION]", help="Build only these cells (repeatable).")
 @click.option("--sign-key", type=click.Path(path_type=Path), default=None, help="Sign the bundle with this key.")
 @click.option("--sigstore", is_flag=True, help="Sign keylessly with Sigstore (CI OIDC identity).")
+@click.option("--sign-failed", is_flag=True, help="Sign even when a cell failed validation (refused otherwise).")
 @store_option()
 @json_option
 def build(recipe: Path, backend: str, sandbox: str, only: tuple[str, ...], sign_key: Path | None,
-          sigstore: bool) -> None:
+          sigstore: bool, sign_failed: bool) -> None:
     """Build every cell of RECIPE, validate it, and store the bundle."""
     from exportctl.build.pipeline import build as run_build
     from exportctl.recipe.load import load_recipe
@@ -47,7 +48,8 @@ def build(recipe: Path, backend: str, sandbox: str, only: tuple[str, ...], sign_
             if not msg.endswith("running") and not msg.endswith("preparing"):
                 err().print(f"  [cyan]{step}[/] {msg}", highlight=False)
         outcome = run_build(loaded, store, runner, report, only=only)
-    if sign_key is not None or sigstore:
+    refused = outcome.exit_code != errors.OK and not sign_failed  # never vouch for a failed build by default
+    if (sign_key is not None or sigstore) and not refused:
         from exportctl.trust.signing import sign_bundle
 
         sign_bundle(store, outcome.digest, key=sign_key, sigstore=sigstore)
@@ -57,5 +59,7 @@ def build(recipe: Path, backend: str, sandbox: str, only: tuple[str, ...], sign_
         failed = [c for c in summary["cells"] if c["status"] == "failed"]
         details = "; ".join(f"{c['cell']}: {', '.join(c['violations'])}" for c in failed)
         raise errors.ValidationFailed(f"validation failed for {details}",
-                                      hint=f"results are stored in {outcome.digest}; "
-                                           "loosen validation.tolerances only if intended")
+                                      hint=f"results are stored in {outcome.digest}"
+                                           + (", unsigned (--sign-failed signs a failed build)"
+                                              if (sign_key is not None or sigstore) and refused else "")
+                                           + "; loosen validation.tolerances only if intended")
