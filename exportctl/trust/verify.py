@@ -25,8 +25,8 @@ from exportctl.store import mediatypes as mt
 from exportctl.store import referrers as ref
 from exportctl.store.atomic import scratch_dir
 from exportctl.store.layout import Store, blob_references
-from exportctl.store.tarball import safe_extract
 from exportctl.trust.keys import keyid, load_public_key, public_key_from_pem
+from exportctl.trust.layout_guard import check_layers, read_json
 from exportctl.trust.provenance_check import COVERED, Trust, check_provenance
 from exportctl.trust.signers import layout_hashing
 
@@ -72,15 +72,6 @@ def _scan(root: Path) -> tuple[set[str], dict[str, Path]]:
     return blobs, signatures
 
 
-def _read_json(path: Path, what: str) -> Any:
-    try:
-        return json.loads(path.read_bytes())
-    except FileNotFoundError:
-        raise _fail(f"{what} is missing: the layout is truncated") from None
-    except (OSError, ValueError) as e:
-        raise _fail(f"{what} is not valid JSON ({e})") from None
-
-
 def _safe_path(value: Any, what: str) -> None:
     text = str(value)
     path = PurePosixPath(text)
@@ -97,9 +88,7 @@ def _check_names(info: BundleInfo, entry: dict[str, Any], store: Store) -> None:
         for key in (mt.ANNOTATION_TITLE, mt.ANNOTATION_FILEPATH):
             if key in layer.annotations:
                 _safe_path(layer.annotations[key], f"layer {i} annotation {key}")
-        if layer.media_type == mt.WEIGHT_TAR:
-            with tempfile.TemporaryDirectory(prefix="exportctl-tarcheck-") as tmp:
-                safe_extract(store.blob_path(layer.digest), Path(tmp) / "x")  # checks every entry first
+    check_layers(info, store)  # known media types; tar entries plain and inside, checked without extracting
 
 
 def _canonical_base64(text: object) -> bool:
@@ -160,11 +149,11 @@ def _expected_blobs(root: Path, bundle: str, provenance: str | None, blobs: set[
     path = root / "blobs" / "sha256" / bundle[7:]
     if rehash and (actual := digest_file(path)) != bundle:  # before parsing it: a changed byte may not be JSON
         raise _fail(f"manifest ({bundle}) is corrupt: its content hashes to {actual}")
-    expected = _blobs_of(_read_json(path, "the bundle manifest"), bundle, "manifest")
+    expected = _blobs_of(read_json(path, "the bundle manifest"), bundle, "manifest")
     if provenance is not None:
         if provenance not in blobs:
             raise _fail(f"the provenance referrer blobs/sha256/{provenance[7:]} is missing: the layout is truncated")
-        pman = _read_json(root / "blobs" / "sha256" / provenance[7:], "provenance referrer manifest")
+        pman = read_json(root / "blobs" / "sha256" / provenance[7:], "provenance referrer manifest")
         expected |= _blobs_of(pman, provenance, "provenance referrer manifest")
     if missing := sorted(expected - blobs):
         raise _fail(f"blobs/sha256/{missing[0][7:]} is missing: the layout is truncated")
@@ -181,12 +170,26 @@ def verify_layout(root: Path, key_file: Path | None = None, recorded: dict[str, 
     trust = trust or Trust(key_file=key_file)
     if not root.is_dir():
         raise _fail(f"{root} is not a directory")
+    try:
+        return _verify_layout(root, key_file, recorded, rehash, trust)
+    except errors.ExportctlError:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as e:
+        # A safety net under the checks above: a document shaped like nothing exportctl writes is a failed
+        # verification (7) naming what broke, never a traceback.
+        raise _fail(f"{root} is not a bundle layout exportctl can read ({type(e).__name__}: {str(e)[:200]})"
+                    ) from None
+
+
+def _verify_layout(root: Path, key_file: Path | None, recorded: dict[str, bytes], rehash: bool,
+                   trust: Trust) -> dict[str, Any]:
     blobs, sig_files = _scan(root)
-    if _read_json(root / "oci-layout", "oci-layout").get("imageLayoutVersion") != _LAYOUT_VERSION:
+    if read_json(root / "oci-layout", "oci-layout").get("imageLayoutVersion") != _LAYOUT_VERSION:
         raise _fail(f"oci-layout does not declare imageLayoutVersion {_LAYOUT_VERSION}")
-    index = _read_json(root / "index.json", "index.json")
-    entries = index.get("manifests") if isinstance(index, dict) else None
-    if not isinstance(entries, list) or len(entries) != 1 or not is_digest(str(entries[0].get("digest"))):
+    index = read_json(root / "index.json", "index.json")
+    entries = index.get("manifests")
+    if not isinstance(entries, list) or len(entries) != 1 or not isinstance(entries[0], dict) \
+            or not is_digest(str(entries[0].get("digest"))):
         raise _fail("index.json must list exactly one manifest (the bundle) by its sha256 digest")
     entry, store = entries[0], Store.open(root, create=False)
     bundle, provenance = str(entry["digest"]), ref.provenance_digest(entry)
