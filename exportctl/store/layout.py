@@ -23,7 +23,15 @@ from typing import Any
 
 from exportctl.canonical import DIGEST_ALGORITHM, canonical_json, digest_file, is_digest, pretty_json, short
 from exportctl.errors import ConfigError, NotFound, StoreError, VerifyFailed
-from exportctl.store.atomic import TEMP_PREFIX, atomic_write, commit, link_or_copy, new_directory, write_temp
+from exportctl.store.atomic import (
+    TEMP_PREFIX,
+    atomic_write,
+    clone_or_copy,
+    commit,
+    link_or_copy,
+    new_directory,
+    write_temp,
+)
 from exportctl.store.mediatypes import ANNOTATION_SUBJECT, ANNOTATION_TITLE, OCI_INDEX, OCI_MANIFEST
 
 _LAYOUT = {"imageLayoutVersion": "1.0.0"}
@@ -156,7 +164,8 @@ class Store:
         if final.exists():
             tmp.unlink()  # same name means same bytes; leave the existing inode alone for its readers
         else:
-            # Read-only because exports hard-link blobs: a write through a link would corrupt the store.
+            # Read-only because scratch layouts (verify, sign) hard-link blobs: a write through a link would
+            # corrupt the store. `exportctl export` copies.
             os.chmod(tmp, 0o444)
             commit(tmp, final)
         return Descriptor(media_type, digest, size, annotations or None)
@@ -237,14 +246,18 @@ class Store:
             self._check_blob(desc.digest, desc.size, role)
         return [manifest_digest, *(desc.digest for _, desc in refs)]
 
-    def export(self, manifest_digest: str, dest: Path) -> None:
-        """Write a standalone OCI layout holding exactly one bundle; `dest` must be new or empty."""
+    def export(self, manifest_digest: str, dest: Path, *, independent: bool = True) -> None:
+        """Write a standalone OCI layout holding exactly one bundle; `dest` must be new or empty.
+
+        `independent`: copies (or reflinks) that users may edit freely; hard links only for exportctl's own
+        read-only scratch layouts (verify, sign), which never leave it."""
         with new_directory(Path(dest)) as tmp:
             digests = self.verify(manifest_digest)  # never hand out a damaged bundle
             entry = self._entry(manifest_digest)
             (tmp / "blobs" / DIGEST_ALGORITHM).mkdir(parents=True)
             for digest in dict.fromkeys(digests):
-                link_or_copy(self.blob_path(digest), tmp / "blobs" / DIGEST_ALGORITHM / _hex(digest))
+                place = clone_or_copy if independent else link_or_copy
+                place(self.blob_path(digest), tmp / "blobs" / DIGEST_ALGORITHM / _hex(digest))
             atomic_write(tmp / "index.json", pretty_json({**_EMPTY_INDEX, "manifests": [entry.to_json()]}))
             atomic_write(tmp / "oci-layout", pretty_json(_LAYOUT))
 

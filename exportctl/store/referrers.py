@@ -157,10 +157,11 @@ def pick(referrers: list[Referrer]) -> tuple[Referrer | None, list[Referrer]]:
 
 
 def write_layout(store: Store, digest: str, dest: Path, provenance: Referrer | None,
-                 signatures: list[Referrer]) -> None:
-    """Write the exported layout of bundle `digest` (see module doc); `dest` must be new or empty."""
+                 signatures: list[Referrer], *, independent: bool = False) -> None:
+    """Write the exported layout of bundle `digest` (see module doc); `dest` must be new or empty.
+    Hard links into the store unless `independent` (what `export` hands to users: copies)."""
     with new_directory(Path(dest)) as tmp:
-        store.export(digest, tmp)  # the bundle alone, blobs re-hashed on the way
+        store.export(digest, tmp, independent=independent)  # the bundle alone, blobs re-hashed on the way
         if provenance is not None:
             for blob_digest, data in [(provenance.digest, provenance.raw), *provenance.blobs.items()]:
                 atomic_write(tmp / "blobs" / "sha256" / blob_digest.split(":", 1)[1], data)
@@ -177,7 +178,7 @@ def write_layout(store: Store, digest: str, dest: Path, provenance: Referrer | N
 def export(store: Store, digest: str, dest: Path) -> tuple[Referrer | None, list[Referrer]]:
     """`exportctl export`: the bundle with its provenance and the signatures over it."""
     provenance, signatures = pick(load(store, digest))
-    write_layout(store, digest, dest, provenance, signatures)
+    write_layout(store, digest, dest, provenance, signatures, independent=True)
     return provenance, signatures
 
 
