@@ -20,6 +20,8 @@ from exportctl.commands import (
     diff,
     doctor,
     export,
+    fsck,
+    gc,
     index,
     keygen,
     ls,
@@ -90,6 +92,8 @@ COMMANDS = (  # the README's "Commands" table, in its order; one line each
     cat.cat_blob,
     schema.schema,
     doctor.doctor,
+    gc.gc,
+    fsck.fsck,
 )
 for _command in COMMANDS:
     main.add_command(_command)

@@ -7,7 +7,6 @@ of everything that determines its outputs (see plan.py), so a cache hit is as go
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,8 @@ from exportctl import errors
 from exportctl.canonical import digest_value
 from exportctl.cell.protocol import REPORT_FILE, CellReport
 from exportctl.runners import Job, Runner
+from exportctl.store.atomic import scratch_dir
+from exportctl.store.housekeeping import temp_root
 from exportctl.store.layout import Descriptor, Store
 from exportctl.store.mediatypes import WEIGHT_TAR
 from exportctl.store.tarball import write_canonical_tar
@@ -76,7 +77,8 @@ def run_action(store: Store, runner: Runner, key: str, job_for: Any) -> ActionRe
     hit = store.cache_get(key)
     if hit is not None:
         return ActionResult.from_json(key, hit)
-    with tempfile.TemporaryDirectory(prefix="exportctl-out-") as scratch:
+    # In the store's own temp area, named after this process: a killed build's outputs are found by `gc`.
+    with scratch_dir(temp_root(store)) as scratch:
         out = Path(scratch) / "out"
         out.mkdir()
         job: Job = job_for(out)

@@ -37,22 +37,25 @@ def build(recipe: Path, backend: str, sandbox: str, only: tuple[str, ...], sign_
     from exportctl.build.pipeline import build as run_build
     from exportctl.recipe.load import load_recipe
     from exportctl.runners import get_runner
+    from exportctl.store.lease import lease
     from exportctl.views.summary import build_summary, render_build
 
     loaded = load_recipe(recipe)
     runner = get_runner(backend, sandbox=sandbox)
     store = open_store()
-    with err().status("building", spinner="dots") as status:
-        def report(step: str, msg: str) -> None:
-            status.update(f"{step}: {msg}")
-            if not msg.endswith("running") and not msg.endswith("preparing"):
-                err().print(f"  [cyan]{step}[/] {msg}", highlight=False)
-        outcome = run_build(loaded, store, runner, report, only=only)
-    refused = outcome.exit_code != errors.OK and not sign_failed  # never vouch for a failed build by default
-    if (sign_key is not None or sigstore) and not refused:
-        from exportctl.trust.signing import sign_bundle
+    # The store's lease, shared with other writers: `gc` waits until this build has named every blob it wrote.
+    with lease(store.root, "build", say=lambda msg: err().print(msg, highlight=False, markup=False)):
+        with err().status("building", spinner="dots") as status:
+            def report(step: str, msg: str) -> None:
+                status.update(f"{step}: {msg}")
+                if not msg.endswith("running") and not msg.endswith("preparing"):
+                    err().print(f"  [cyan]{step}[/] {msg}", highlight=False)
+            outcome = run_build(loaded, store, runner, report, only=only)
+        refused = outcome.exit_code != errors.OK and not sign_failed  # never vouch for a failed build by default
+        if (sign_key is not None or sigstore) and not refused:
+            from exportctl.trust.signing import sign_bundle
 
-        sign_bundle(store, outcome.digest, key=sign_key, sigstore=sigstore)
+            sign_bundle(store, outcome.digest, key=sign_key, sigstore=sigstore)
     summary = build_summary(outcome)
     emit(summary, lambda: render_build(out(), summary))
     if outcome.exit_code == errors.VALIDATION_FAILED:

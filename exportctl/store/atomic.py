@@ -22,9 +22,22 @@ from exportctl.errors import StoreError
 TEMP_PREFIX = ".tmp-"
 
 
+def temp_prefix() -> str:
+    """`.tmp-<pid>-`: a temp name says which process owns it, so `gc` removes only those of dead processes."""
+    return f"{TEMP_PREFIX}{os.getpid()}-"
+
+
+def temp_owner(name: str) -> int | None:
+    """The PID in a temp name made by `temp_prefix` (None for other names, or older temp names)."""
+    if not name.startswith(TEMP_PREFIX):
+        return None
+    pid = name[len(TEMP_PREFIX):].split("-", 1)[0]
+    return int(pid) if pid.isdigit() and len(pid) < 10 else None
+
+
 def temp_sibling(directory: Path, stem: str = "") -> Path:
     """A fresh, unguessable `.tmp-*` name in `directory`; same directory so the final rename is atomic."""
-    return directory / f"{TEMP_PREFIX}{stem}{secrets.token_hex(8)}"
+    return directory / f"{temp_prefix()}{stem}{secrets.token_hex(8)}"
 
 
 def fsync_dir(directory: Path) -> None:
@@ -129,7 +142,7 @@ def scratch_dir(near: Path | None = None, prefix: str = "exportctl-") -> Iterato
     if near is not None:
         with contextlib.suppress(OSError):  # a read-only store: fall back to the system's temp dir
             near.mkdir(parents=True, exist_ok=True)
-            path = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=near))
+            path = Path(tempfile.mkdtemp(prefix=temp_prefix(), dir=near))
     if path is None:
         path = Path(tempfile.mkdtemp(prefix=prefix))
     try:
