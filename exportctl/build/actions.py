@@ -7,6 +7,7 @@ of everything that determines its outputs (see plan.py), so a cache hit is as go
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,8 @@ def run_action(store: Store, runner: Runner, key: str, job_for: Any) -> ActionRe
         out.mkdir()
         job: Job = job_for(out)
         done = runner.run(job)
+        if done.returncode not in CACHEABLE:
+            _refuse_if_disk_full(store, out, job.label)
         log = store.put_bytes(done.log.encode(), LOG_MEDIA_TYPE)
         report = _take_report(out / REPORT_FILE)
         outputs = {p.name: _store_output(store, p, Path(scratch)) for p in sorted(out.iterdir())}
@@ -90,6 +93,22 @@ def run_action(store: Store, runner: Runner, key: str, job_for: Any) -> ActionRe
     if done.returncode in CACHEABLE:
         store.cache_put(key, result.to_json())
     return result
+
+
+_NEARLY_FULL = 1 << 20  # a failed cell with less than this free beside its outputs most likely hit a full disk
+
+
+def _refuse_if_disk_full(store: Store, out: Path, label: str) -> None:
+    """A cell that failed because the store's filesystem filled is a store error (6), not an export failure."""
+    free = shutil.disk_usage(out).free
+    if free >= _NEARLY_FULL:
+        return
+    written = sum(p.stat().st_size for p in out.rglob("*") if p.is_file() and not p.is_symlink())
+    raise errors.StoreError(f"no space left in the store at {store.root}: {label} had written {written} bytes of "
+                            f"outputs when its filesystem filled ({free} bytes free); it needs more than "
+                            f"{written + _NEARLY_FULL} bytes free",
+                            hint="free space on its filesystem (`exportctl gc` removes what nothing references) "
+                                 "and run again; nothing already stored was changed")
 
 
 def _take_report(path: Path) -> CellReport | None:

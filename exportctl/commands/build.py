@@ -37,6 +37,7 @@ def build(recipe: Path, backend: str, sandbox: str, only: tuple[str, ...], sign_
     from exportctl.build.pipeline import build as run_build
     from exportctl.recipe.load import load_recipe
     from exportctl.runners import get_runner
+    from exportctl.store.housekeeping import remove_dead_temps
     from exportctl.store.lease import lease
     from exportctl.views.summary import build_summary, render_build
 
@@ -45,6 +46,7 @@ def build(recipe: Path, backend: str, sandbox: str, only: tuple[str, ...], sign_
     store = open_store()
     # The store's lease, shared with other writers: `gc` waits until this build has named every blob it wrote.
     with lease(store.root, "build", say=lambda msg: err().print(msg, highlight=False, markup=False)):
+        remove_dead_temps(store)  # what killed builds left in the store's temp area
         with err().status("building", spinner="dots") as status:
             def report(step: str, msg: str) -> None:
                 status.update(f"{step}: {msg}")

@@ -87,10 +87,10 @@ def _check(store: Store, repair: bool) -> dict[str, Any]:
             problems.append(f"action cache entry {path.name} is unreadable or names a missing blob")
     orphans = [path for digest, path in run_dirs(store) if digest not in bundles]
     problems += [f"run records {p.name} belong to no bundle in the store" for p in orphans]
-    temps = list(stale_temps(store))
-    problems += [f"stale temp {p.relative_to(store.root)} (its process is gone)" for p in temps]
+    temps = list(stale_temps(store))  # litter a killed writer left: never read as content, so not a problem
+    litter = [f"stale temp {p.relative_to(store.root)} (its process is gone)" for p in temps]
     repaired: list[str] = []
-    if repair and problems:
+    if repair and (problems or litter):
         quarantine = store.root / "exportctl" / "quarantine"
         for digest in sorted(corrupt):
             quarantine.mkdir(parents=True, exist_ok=True)
@@ -108,7 +108,7 @@ def _check(store: Store, repair: bool) -> dict[str, Any]:
         repaired.append("re-indexed")
     return {"store": str(store.root), "blobs_checked": checked, "bundles": len(bundles),
             "referrers": len(found.referrers) - len(dangling & set(found.referrers)), "problems": problems,
-            "repaired": repaired, "ok": not problems or bool(repaired)}
+            "litter": litter, "repaired": repaired, "ok": not problems or bool(repaired)}
 
 
 def _entries(store: Store) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ partial one. Leftover `.tmp-*` files are harmless litter that no reader ever tre
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import secrets
@@ -49,7 +50,22 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def write_temp(directory: Path, chunks: Iterable[bytes]) -> tuple[Path, str, int]:
+def ensure_space(store: Path, directory: Path, size: int) -> None:
+    """StoreError (6) naming the store and the bytes needed, before a write that cannot fit begins."""
+    directory.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(directory).free
+    if size > free:
+        raise no_space(store, size, free)
+
+
+def no_space(store: Path, needed: int, free: int | None = None) -> StoreError:
+    have = f", {free} bytes free" if free is not None else ""
+    return StoreError(f"no space left in the store at {store}: writing needs {needed} bytes{have}",
+                      hint="free space on its filesystem (`exportctl gc` removes what nothing references) "
+                           "and run again; nothing already stored was changed")
+
+
+def write_temp(directory: Path, chunks: Iterable[bytes], store: Path | None = None) -> tuple[Path, str, int]:
     """Write `chunks` to a new fsynced temp file in `directory`; return (path, digest, size).
 
     Hashing while writing (rather than canonical.digest_file afterwards) saves a second read of
@@ -62,10 +78,15 @@ def write_temp(directory: Path, chunks: Iterable[bytes]) -> tuple[Path, str, int
         with open(tmp, "xb") as f:
             for chunk in chunks:
                 hasher.update(chunk)
+                size += len(chunk)  # before the write: a full disk reports what this write needed
                 f.write(chunk)
-                size += len(chunk)
             f.flush()
             os.fsync(f.fileno())
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise no_space(store or directory, size + sum(len(c) for c in chunks)) from None
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -107,3 +107,11 @@ def stale_temps(store: Store) -> Iterator[Path]:
             owner = temp_owner(entry.name)
             if owner != os.getpid() and (owner is None or not alive(owner)):
                 yield entry
+
+
+def remove_dead_temps(store: Store) -> int:
+    """Remove temp files and folders of processes that are gone (killed builds): the next run cleans up."""
+    dead = [p for p in stale_temps(store) if temp_owner(p.name) is not None]
+    for path in dead:
+        remove_tree(path)
+    return len(dead)

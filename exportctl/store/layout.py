@@ -28,6 +28,7 @@ from exportctl.store.atomic import (
     atomic_write,
     clone_or_copy,
     commit,
+    ensure_space,
     link_or_copy,
     new_directory,
     write_temp,
@@ -152,14 +153,19 @@ class Store:
             raise NotFound(f"blob {digest} is not in the store at {self.root}", hint=_LS_HINT) from None
 
     def put_bytes(self, data: bytes, media_type: str, annotations: dict[str, str] | None = None) -> Descriptor:
-        return self._put([data], media_type, annotations)
+        return self._put([data], len(data), media_type, annotations)
 
     def put_file(self, path: Path, media_type: str, annotations: dict[str, str] | None = None) -> Descriptor:
         with open(path, "rb") as f:
-            return self._put(iter(lambda: f.read(_CHUNK), b""), media_type, annotations)
+            return self._put(iter(lambda: f.read(_CHUNK), b""), os.fstat(f.fileno()).st_size, media_type,
+                             annotations)
 
-    def _put(self, chunks: Iterable[bytes], media_type: str, annotations: dict[str, str] | None) -> Descriptor:
-        tmp, digest, size = write_temp(self._blobs, chunks)
+    def _put(self, chunks: Iterable[bytes], size: int, media_type: str,
+             annotations: dict[str, str] | None) -> Descriptor:
+        # Temp files live outside blobs/ (every name there is a digest), on the same filesystem: rename is atomic.
+        tmp_dir = self.root / "exportctl" / "tmp"
+        ensure_space(self.root, tmp_dir, size)
+        tmp, digest, size = write_temp(tmp_dir, chunks, store=self.root)
         final = self.blob_path(digest)
         if final.exists():
             tmp.unlink()  # same name means same bytes; leave the existing inode alone for its readers
