@@ -101,13 +101,13 @@ store = Store.open(Path({str(store.root)!r}))
 with lease(store.root, "build"):
     print("holding", flush=True)
     blob = store.put_bytes(b"fresh, not yet in a manifest", "application/octet-stream")
-    time.sleep(3)
+    time.sleep(8)  # longer than gc's start-up on a loaded machine
     fake_bundle(store, salt="fresh", artifact=(b"fresh, not yet in a manifest", blob.mediaType))
 """], stdout=subprocess.PIPE, text=True)
     assert writer.stdout is not None and writer.stdout.readline().strip() == "holding"
     started = time.monotonic()
     done = exportctl("gc", "--json", store=store.root)
-    assert writer.wait() == 0 and time.monotonic() - started > 1.5
+    assert writer.wait() == 0 and time.monotonic() - started > 3
     assert "waiting for the store lease" in done.stderr and json.loads(done.stdout)["blobs_removed"] == 0
     assert digest_bytes(b"fresh, not yet in a manifest") in {d for d, _ in blob_files(store)}
 
@@ -139,3 +139,30 @@ def test_fsck_finds_and_repairs_without_deleting_a_valid_blob(tmp_path: Path) ->
     assert [b["bundle"] for b in json.loads(exportctl("ls", "--json", store=store.root).stdout)] == [good]
     assert exportctl("verify", good, store=store.root).returncode == 0
     assert len(ref.load(store, good)) == 2
+
+
+def test_a_stale_lease_is_named_and_removed(tmp_path: Path) -> None:
+    """A lease note left by a killed process is removed with a message; the live holder is named while waited for."""
+    import socket
+
+    store = Store.open(tmp_path / "store")
+    fake_bundle(store)
+    notes = store.root / "exportctl" / "leases"
+    notes.mkdir(parents=True)
+    dead = dead_pid()
+    (notes / f"{socket.gethostname()}:{dead}:build").touch()
+    holder = subprocess.Popen([sys.executable, "-c", f"""
+import sys, time
+from pathlib import Path
+sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+from exportctl.store.lease import lease
+with lease(Path({str(store.root)!r}), "build"):
+    print("holding", flush=True)
+    time.sleep(8)  # longer than gc's start-up on a loaded machine
+"""], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+    done = exportctl("gc", store=store.root)
+    assert holder.wait() == 0
+    assert f"removed a stale lease of process {dead}" in done.stderr, done.stderr
+    assert f"held by {socket.gethostname()}:{holder.pid}:build" in done.stderr
+    assert not any(notes.iterdir())
