@@ -119,6 +119,12 @@ def record(store: Store, digest: str) -> None:
                 _add_referrer(con, entry)
 
 
+def sync(store: Store) -> None:
+    """Bring the index up to date with index.json (after `gc` removed bundles); a failure waits for the next query."""
+    with contextlib.suppress(ExportctlError, OSError, ValueError), _connect(store) as con:
+        _sync(con, store)
+
+
 def rebuild(store: Store) -> dict[str, int]:
     index_path(store).unlink(missing_ok=True)
     with _connect(store) as con:

@@ -21,6 +21,8 @@ from exportctl.commands import (
     diff,
     doctor,
     export,
+    fsck,
+    gc,
     index,
     keygen,
     ls,
@@ -93,6 +95,8 @@ COMMANDS = (  # the README's "Commands" table, in its order; one line each
     schema.schema,
     doctor.doctor,
     base_image.base_image,
+    gc.gc,
+    fsck.fsck,
 )
 for _command in COMMANDS:
     main.add_command(_command)

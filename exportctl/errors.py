@@ -33,7 +33,8 @@ EXIT_CODES: dict[int, str] = {
     VERIFY_FAILED: "a bundle failed verification: a blob does not match its digest or is missing",
     NOT_FOUND: "no bundle or blob with that digest is in the store",
     BACKEND_UNAVAILABLE: "the requested runner backend cannot be used here",
-    SIGNATURE_INVALID: "a signature check failed: no signature by the given key, or it does not match the bundle",
+    SIGNATURE_INVALID: ("a signature check failed: no signature by the given key, it does not match the bundle, "
+                        "or the key cannot check one (not an EC public key)"),
     PROVENANCE_INVALID: "the provenance attestation is unsigned, badly signed, or does not name the bundle",
     SIGNING_FAILED: "the bundle could not be signed (unusable key, or Sigstore unreachable) and stays unsigned",
     NOT_REPRODUCIBLE: "`rebuild --check`: at least one cell's bytes differ from the bundle's",

@@ -7,7 +7,7 @@ of everything that determines its outputs (see plan.py), so a cache hit is as go
 from __future__ import annotations
 
 import json
-import tempfile
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,8 @@ from exportctl import errors
 from exportctl.canonical import digest_value
 from exportctl.cell.protocol import REPORT_FILE, CellReport
 from exportctl.runners import Job, Runner
+from exportctl.store.atomic import scratch_dir
+from exportctl.store.housekeeping import temp_root
 from exportctl.store.layout import Descriptor, Store
 from exportctl.store.mediatypes import WEIGHT_TAR
 from exportctl.store.tarball import write_canonical_tar
@@ -76,11 +78,14 @@ def run_action(store: Store, runner: Runner, key: str, job_for: Any) -> ActionRe
     hit = store.cache_get(key)
     if hit is not None:
         return ActionResult.from_json(key, hit)
-    with tempfile.TemporaryDirectory(prefix="exportctl-out-") as scratch:
+    # In the store's own temp area, named after this process: a killed build's outputs are found by `gc`.
+    with scratch_dir(temp_root(store)) as scratch:
         out = Path(scratch) / "out"
         out.mkdir()
         job: Job = job_for(out)
         done = runner.run(job)
+        if done.returncode not in CACHEABLE:
+            _refuse_if_disk_full(store, out, job.label)
         log = store.put_bytes(done.log.encode(), LOG_MEDIA_TYPE)
         report = _take_report(out / REPORT_FILE)
         outputs = {p.name: _store_output(store, p, Path(scratch)) for p in sorted(out.iterdir())}
@@ -88,6 +93,22 @@ def run_action(store: Store, runner: Runner, key: str, job_for: Any) -> ActionRe
     if done.returncode in CACHEABLE:
         store.cache_put(key, result.to_json())
     return result
+
+
+_NEARLY_FULL = 1 << 20  # a failed cell with less than this free beside its outputs most likely hit a full disk
+
+
+def _refuse_if_disk_full(store: Store, out: Path, label: str) -> None:
+    """A cell that failed because the store's filesystem filled is a store error (6), not an export failure."""
+    free = shutil.disk_usage(out).free
+    if free >= _NEARLY_FULL:
+        return
+    written = sum(p.stat().st_size for p in out.rglob("*") if p.is_file() and not p.is_symlink())
+    raise errors.StoreError(f"no space left in the store at {store.root}: {label} had written {written} bytes of "
+                            f"outputs when its filesystem filled ({free} bytes free); it needs more than "
+                            f"{written + _NEARLY_FULL} bytes free",
+                            hint="free space on its filesystem (`exportctl gc` removes what nothing references) "
+                                 "and run again; nothing already stored was changed")
 
 
 def _take_report(path: Path) -> CellReport | None:

@@ -36,44 +36,54 @@ from exportctl.runners import BACKENDS
 @click.option("-v", "--verbose", is_flag=True, help="Also stream every cell's output.")
 @click.option("--sign-key", type=click.Path(path_type=Path), default=None, help="Sign the bundle with this key.")
 @click.option("--sigstore", is_flag=True, help="Sign keylessly with Sigstore (CI OIDC identity).")
+@click.option("--sign-failed", is_flag=True, help="Sign even when a cell failed validation (refused otherwise).")
 @store_option()
 @json_option
 def build(recipe: Path, backend: str, sandbox: str, require_isolation: bool, only: tuple[str, ...],
           jobs: int | None, memory_budget: int | None, quiet: bool, verbose: bool, sign_key: Path | None,
-          sigstore: bool) -> None:
+          sigstore: bool, sign_failed: bool) -> None:
     """Build every cell of RECIPE, validate it, and store the bundle."""
     from exportctl.build.pipeline import build as run_build
     from exportctl.build.schedule import default_jobs
     from exportctl.plan.matrix import make_plan
     from exportctl.recipe.load import load_recipe
     from exportctl.runners import get_runner
+    from exportctl.store.housekeeping import remove_dead_temps
+    from exportctl.store.lease import lease
     from exportctl.views.progress import ConsoleProgress
     from exportctl.views.summary import build_summary, render_build
 
     loaded = load_recipe(recipe)
     live = out().is_terminal and err().is_terminal
-    with ConsoleProgress(err(), live=live, quiet=quiet, verbose=verbose) as progress:
-        toolchains = make_plan(loaded, only=only).toolchains if backend == "auto" else ()
-        runner = get_runner(backend, sandbox=sandbox, toolchains=toolchains,
-                            notice=lambda line: progress.notice(line))
-        degraded = runner.isolation().get("degraded")
-        if degraded and require_isolation:
-            raise errors.SandboxUnavailable(
-                f"isolation would be degraded ({runner.isolation().get('sandbox')}: {degraded}) and "
-                "--require-isolation (or EXPORTCTL_REQUIRE_ISOLATION) asks for full isolation",
-                hint="install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap), or build with --backend docker")
-        store = open_store()
-        outcome = run_build(loaded, store, runner, only=only, progress=progress, jobs=jobs or default_jobs(),
-                            memory_budget_mib=memory_budget)
-    if sign_key is not None or sigstore:
-        from exportctl.trust.signing import sign_bundle
+    store = open_store()
+    # The store's lease, shared with other writers: `gc` waits until this build has named every blob it wrote.
+    with lease(store.root, "build", say=lambda msg: err().print(msg, highlight=False, markup=False)):
+        remove_dead_temps(store)  # what killed builds left in the store's temp area
+        with ConsoleProgress(err(), live=live, quiet=quiet, verbose=verbose) as progress:
+            toolchains = make_plan(loaded, only=only).toolchains if backend == "auto" else ()
+            runner = get_runner(backend, sandbox=sandbox, toolchains=toolchains,
+                                notice=lambda line: progress.notice(line))
+            degraded = runner.isolation().get("degraded")
+            if degraded and require_isolation:
+                raise errors.SandboxUnavailable(
+                    f"isolation would be degraded ({runner.isolation().get('sandbox')}: {degraded}) and "
+                    "--require-isolation (or EXPORTCTL_REQUIRE_ISOLATION) asks for full isolation",
+                    hint="install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap), "
+                         "or build with --backend docker")
+            outcome = run_build(loaded, store, runner, only=only, progress=progress, jobs=jobs or default_jobs(),
+                                memory_budget_mib=memory_budget)
+        refused = outcome.exit_code != errors.OK and not sign_failed  # never vouch for a failed build by default
+        if (sign_key is not None or sigstore) and not refused:
+            from exportctl.trust.signing import sign_bundle
 
-        sign_bundle(store, outcome.digest, key=sign_key, sigstore=sigstore)
+            sign_bundle(store, outcome.digest, key=sign_key, sigstore=sigstore)
     summary = build_summary(outcome)
     emit(summary, lambda: render_build(out(), summary))
     if outcome.exit_code == errors.VALIDATION_FAILED:
         failed = [c for c in summary["cells"] if c["status"] == "failed"]
         details = "; ".join(f"{c['cell']}: {', '.join(c['violations'])}" for c in failed)
         raise errors.ValidationFailed(f"validation failed for {details}",
-                                      hint=f"results are stored in {outcome.digest}; "
-                                           "loosen validation.tolerances only if intended")
+                                      hint=f"results are stored in {outcome.digest}"
+                                           + (", unsigned (--sign-failed signs a failed build)"
+                                              if (sign_key is not None or sigstore) and refused else "")
+                                           + "; loosen validation.tolerances only if intended")

@@ -15,9 +15,11 @@ def merge(bundles: tuple[str, ...]) -> None:
     """Combine BUNDLES (partial builds of one recipe and checkpoint, e.g. `build --only`) into one bundle."""
     from exportctl import catalog
     from exportctl.bundle.merge import merge as run_merge
+    from exportctl.store.lease import lease
 
     store = open_store(create=False)
-    digest, parts = run_merge(store, list(bundles))
+    with lease(store.root, "merge"):  # gc waits: the merged manifest names its blobs once stored
+        digest, parts = run_merge(store, list(bundles))
     catalog.record(store, digest)
     cells = [{"cell": name, "platform": p.entry.get("platform"), "status": p.entry.get("status")}
              for name, p in sorted(parts.cells.items())]

@@ -18,10 +18,12 @@ from exportctl.commands.common import emit, json_option, open_store, out, store_
 def sign(digest: str, key: Path | None, sigstore: bool) -> None:
     """Sign a bundle in the model-signing format; its first signature also attaches SLSA provenance."""
     from exportctl import catalog
+    from exportctl.store.lease import lease
     from exportctl.trust.signing import sign_bundle
 
     store = open_store(create=False)
-    data = sign_bundle(store, digest, key=key, sigstore=sigstore)
+    with lease(store.root, "sign"):  # gc waits: the referrer's blobs are named once it is attached
+        data = sign_bundle(store, digest, key=key, sigstore=sigstore)
     catalog.record(store, data["bundle"])  # `ls --signed-by` answers at once, without a later sync
     emit(data, lambda: out().print(
         f"signed {data['bundle']} with {data['signer']} {data['keyid'][:16]}"

@@ -1,5 +1,5 @@
-"""Reading a recipe: YAML with the line of every key, validated into `Recipe`, every failure a RecipeError
-that names the field, its `file:line` and a fix ("did you mean" for unknown keys).
+"""Reading a recipe: bounded YAML (recipe/bounded_yaml.py) with the line of every key, validated into
+`Recipe`, every failure a RecipeError that names the field, its `file:line` and a fix ("did you mean" for unknown keys).
 """
 
 from __future__ import annotations
@@ -12,27 +12,28 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from exportctl import errors
+from exportctl.recipe import bounded_yaml
 from exportctl.recipe.model import Recipe, nearest_line
 
 
 def load_recipe(path: Path) -> Recipe:
     """Read, parse and validate a recipe file, turning every failure into a RecipeError with a line number."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise errors.ConfigError(f"cannot read recipe {path}: {exc.strerror}", hint="check the path") from exc
-    return parse_recipe(text, source=str(path), base_dir=path.parent)
+    return parse_recipe(bounded_yaml.read_text(path), source=str(path), base_dir=path.parent)
 
 
 def parse_recipe(text: str, *, source: str = "<recipe>", base_dir: Path = Path(".")) -> Recipe:
     try:
-        data = yaml.safe_load(text)
-        lines = key_lines(text)
+        root = bounded_yaml.compose(text, source)
+        lines = bounded_yaml.key_lines(root, source)  # before constructing: refuses what would blow up
+        data = bounded_yaml.construct(root)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark else source
         raise errors.ConfigError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}",
                                  hint="fix the YAML syntax (indentation, quotes, colons)") from exc
+    except (ValueError, OverflowError, RecursionError) as exc:  # a scalar YAML resolves but cannot build
+        raise errors.ConfigError(f"{source}: a value cannot be read ({type(exc).__name__}: {str(exc)[:200]})",
+                                 hint="check the numbers and dates in the recipe") from None
     if not isinstance(data, dict):
         raise errors.ConfigError(f"{source}: a recipe is a YAML mapping with 'name', 'checkpoint', 'formats'")
     for internal in ("base_dir", "source", "positions"):
@@ -61,10 +62,19 @@ def _describe(err: Any, loc: tuple[Any, ...]) -> tuple[str, str | None]:
     if err["type"] == "missing":
         return "is required", "add it to the recipe"
     if err["type"] == "string_type" and isinstance(err.get("input"), (int, float)):
-        return f"expected text, YAML read a number ({err['input']!r})", "quote the value, e.g. sha256: '0123…'"
+        return f"expected text, YAML read a number ({_short(err['input'])})", "quote the value, e.g. sha256: '0123…'"
+    if err["type"] == "string_pattern_mismatch" and loc[-2:] == ("demo", "arch"):
+        return (f"{_short(err.get('input'))} is not an Ultralytics detection architecture",
+                "name one, e.g. yolo11n.yaml, yolov8s.yaml, yolo12m.yaml")
     if err["type"] == "enum":
-        return f"{err['msg'].lower()} (got {err.get('input')!r})", None
-    return f"{err['msg']} (got {err.get('input')!r})", None
+        return f"{err['msg'].lower()} (got {_short(err.get('input'))})", None
+    return f"{err['msg']} (got {_short(err.get('input'))})", None
+
+
+def _short(value: Any) -> str:
+    """A value quoted in a message, cut short: a 50 MB string must not become a 50 MB error."""
+    text = repr(value)
+    return text if len(text) <= 120 else f"{text[:100]}… ({len(text)} characters)"
 
 
 def _fields_at(loc: tuple[Any, ...]) -> list[str]:
@@ -90,26 +100,3 @@ def _model_in(annotation: Any) -> Any:
         if inner is not None:
             return inner
     return None
-
-
-
-def key_lines(text: str) -> dict[tuple[str, ...], int]:
-    """{('formats', 'onnx', 'options'): 12, ...}: 1-based line of each key (or list item) in the document."""
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
-    lines: dict[tuple[str, ...], int] = {}
-    if root is not None:
-        _walk(root, (), lines)
-    return lines
-
-
-def _walk(node: yaml.Node, path: tuple[str, ...], lines: dict[tuple[str, ...], int]) -> None:
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            child = (*path, str(key_node.value))
-            lines[child] = key_node.start_mark.line + 1
-            _walk(value_node, child, lines)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            child = (*path, str(index))
-            lines[child] = item.start_mark.line + 1
-            _walk(item, child, lines)

@@ -18,6 +18,11 @@ from exportctl import errors, tasks
 from exportctl.formats.spec import Precision
 
 DEFAULT_SOURCE_DATE_EPOCH = 315532800  # 1980-01-01: the earliest time a zip entry can carry
+MAX_SOURCE_DATE_EPOCH = 4102444799  # 2099-12-31: zip dates end in 2107, and 32-bit tools in 2106
+# Ultralytics' detection architectures (scale letter optional): checked at plan time, because an unknown one
+# would otherwise fail only inside the cell, as an export failure rather than a configuration error.
+DEMO_ARCHITECTURES = (r"^(yolov3(-tiny|-spp)?|yolov5[nsmlx]?u?(-p6)?|yolov6[nsmlx]?|yolov8[nsmlx]?(-p2|-p6|-ghost)?"
+                      r"|yolov9[tsmce]|yolov10[nsmblx]|yolo11[nsmlx]?|yolo12[nsmlx]?|yolo26[nsmlx]?)\.yaml$")
 
 
 class Strict(BaseModel):
@@ -27,8 +32,8 @@ class Strict(BaseModel):
 class DemoCheckpoint(Strict):
     """A deterministic checkpoint made from an Ultralytics architecture yaml (no weights can be downloaded)."""
 
-    arch: str = Field("yolo11n.yaml", pattern=r"^[A-Za-z0-9_.-]+\.yaml$")
-    seed: int = Field(0, ge=0)
+    arch: str = Field("yolo11n.yaml", pattern=DEMO_ARCHITECTURES)
+    seed: int = Field(0, ge=0, le=2**32 - 1)  # numpy's seed range: a larger one fails only inside the cell
 
 
 class Checkpoint(Strict):
@@ -111,7 +116,7 @@ class Recipe(Strict):
     formats: dict[str, FormatEntry] = Field(min_length=1)
     validation: Validation = Validation()
     calibration: Calibration | None = None
-    source_date_epoch: int = Field(DEFAULT_SOURCE_DATE_EPOCH, ge=DEFAULT_SOURCE_DATE_EPOCH)
+    source_date_epoch: int = Field(DEFAULT_SOURCE_DATE_EPOCH, ge=DEFAULT_SOURCE_DATE_EPOCH, le=MAX_SOURCE_DATE_EPOCH)
     # Where the recipe came from: not part of what it means, so excluded from dumps and digests.
     base_dir: SkipJsonSchema[Path] = Field(Path("."), exclude=True)
     source: SkipJsonSchema[str] = Field("<recipe>", exclude=True)

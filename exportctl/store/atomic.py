@@ -8,6 +8,7 @@ partial one. Leftover `.tmp-*` files are harmless litter that no reader ever tre
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import secrets
@@ -22,9 +23,22 @@ from exportctl.errors import StoreError
 TEMP_PREFIX = ".tmp-"
 
 
+def temp_prefix() -> str:
+    """`.tmp-<pid>-`: a temp name says which process owns it, so `gc` removes only those of dead processes."""
+    return f"{TEMP_PREFIX}{os.getpid()}-"
+
+
+def temp_owner(name: str) -> int | None:
+    """The PID in a temp name made by `temp_prefix` (None for other names, or older temp names)."""
+    if not name.startswith(TEMP_PREFIX):
+        return None
+    pid = name[len(TEMP_PREFIX):].split("-", 1)[0]
+    return int(pid) if pid.isdigit() and len(pid) < 10 else None
+
+
 def temp_sibling(directory: Path, stem: str = "") -> Path:
     """A fresh, unguessable `.tmp-*` name in `directory`; same directory so the final rename is atomic."""
-    return directory / f"{TEMP_PREFIX}{stem}{secrets.token_hex(8)}"
+    return directory / f"{temp_prefix()}{stem}{secrets.token_hex(8)}"
 
 
 def fsync_dir(directory: Path) -> None:
@@ -36,7 +50,22 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def write_temp(directory: Path, chunks: Iterable[bytes]) -> tuple[Path, str, int]:
+def ensure_space(store: Path, directory: Path, size: int) -> None:
+    """StoreError (6) naming the store and the bytes needed, before a write that cannot fit begins."""
+    directory.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(directory).free
+    if size > free:
+        raise no_space(store, size, free)
+
+
+def no_space(store: Path, needed: int, free: int | None = None) -> StoreError:
+    have = f", {free} bytes free" if free is not None else ""
+    return StoreError(f"no space left in the store at {store}: writing needs {needed} bytes{have}",
+                      hint="free space on its filesystem (`exportctl gc` removes what nothing references) "
+                           "and run again; nothing already stored was changed")
+
+
+def write_temp(directory: Path, chunks: Iterable[bytes], store: Path | None = None) -> tuple[Path, str, int]:
     """Write `chunks` to a new fsynced temp file in `directory`; return (path, digest, size).
 
     Hashing while writing (rather than canonical.digest_file afterwards) saves a second read of
@@ -49,10 +78,15 @@ def write_temp(directory: Path, chunks: Iterable[bytes]) -> tuple[Path, str, int
         with open(tmp, "xb") as f:
             for chunk in chunks:
                 hasher.update(chunk)
+                size += len(chunk)  # before the write: a full disk reports what this write needed
                 f.write(chunk)
-                size += len(chunk)
             f.flush()
             os.fsync(f.fileno())
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise no_space(store or directory, size + sum(len(c) for c in chunks)) from None
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -76,6 +110,23 @@ def atomic_write(path: Path, data: bytes) -> None:
     """Replace `path` with `data` so readers see the old or the new content, never a torn mix."""
     tmp, _, _ = write_temp(path.parent, [data])
     commit(tmp, path)
+
+
+_FICLONE = 0x40049409  # linux/fs.h: share the extents copy-on-write (btrfs, XFS); the bytes stay independent
+
+
+def clone_or_copy(src: Path, dst: Path) -> None:
+    """An independent copy of `src`: a reflink where the filesystem offers one, else the bytes. Never a hard
+    link, so writing to `dst` can never change `src` (what leaves the store cannot reach back into it)."""
+    import fcntl
+
+    with open(src, "rb") as source, open(dst, "xb") as target:
+        try:
+            fcntl.ioctl(target.fileno(), _FICLONE, source.fileno())
+            return
+        except OSError:  # not supported here (ext4, tmpfs, across filesystems): copy
+            pass
+        shutil.copyfileobj(source, target, 1 << 20)
 
 
 def link_or_copy(src: Path, dst: Path) -> None:
@@ -112,7 +163,7 @@ def scratch_dir(near: Path | None = None, prefix: str = "exportctl-") -> Iterato
     if near is not None:
         with contextlib.suppress(OSError):  # a read-only store: fall back to the system's temp dir
             near.mkdir(parents=True, exist_ok=True)
-            path = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=near))
+            path = Path(tempfile.mkdtemp(prefix=temp_prefix(), dir=near))
     if path is None:
         path = Path(tempfile.mkdtemp(prefix=prefix))
     try:

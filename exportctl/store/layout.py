@@ -23,7 +23,16 @@ from typing import Any
 
 from exportctl.canonical import DIGEST_ALGORITHM, canonical_json, digest_file, is_digest, pretty_json, short
 from exportctl.errors import ConfigError, NotFound, StoreError, VerifyFailed
-from exportctl.store.atomic import TEMP_PREFIX, atomic_write, commit, link_or_copy, new_directory, write_temp
+from exportctl.store.atomic import (
+    TEMP_PREFIX,
+    atomic_write,
+    clone_or_copy,
+    commit,
+    ensure_space,
+    link_or_copy,
+    new_directory,
+    write_temp,
+)
 from exportctl.store.mediatypes import (
     ANNOTATION_RECIPE,
     ANNOTATION_REF_NAME,
@@ -151,19 +160,25 @@ class Store:
             raise NotFound(f"blob {digest} is not in the store at {self.root}", hint=_LS_HINT) from None
 
     def put_bytes(self, data: bytes, media_type: str, annotations: dict[str, str] | None = None) -> Descriptor:
-        return self._put([data], media_type, annotations)
+        return self._put([data], len(data), media_type, annotations)
 
     def put_file(self, path: Path, media_type: str, annotations: dict[str, str] | None = None) -> Descriptor:
         with open(path, "rb") as f:
-            return self._put(iter(lambda: f.read(_CHUNK), b""), media_type, annotations)
+            return self._put(iter(lambda: f.read(_CHUNK), b""), os.fstat(f.fileno()).st_size, media_type,
+                             annotations)
 
-    def _put(self, chunks: Iterable[bytes], media_type: str, annotations: dict[str, str] | None) -> Descriptor:
-        tmp, digest, size = write_temp(self._blobs, chunks)
+    def _put(self, chunks: Iterable[bytes], size: int, media_type: str,
+             annotations: dict[str, str] | None) -> Descriptor:
+        # Temp files live outside blobs/ (every name there is a digest), on the same filesystem: rename is atomic.
+        tmp_dir = self.root / "exportctl" / "tmp"
+        ensure_space(self.root, tmp_dir, size)
+        tmp, digest, size = write_temp(tmp_dir, chunks, store=self.root)
         final = self.blob_path(digest)
         if final.exists():
             tmp.unlink()  # same name means same bytes; leave the existing inode alone for its readers
         else:
-            # Read-only because exports hard-link blobs: a write through a link would corrupt the store.
+            # Read-only because scratch layouts (verify, sign) hard-link blobs: a write through a link would
+            # corrupt the store. `exportctl export` copies.
             os.chmod(tmp, 0o444)
             commit(tmp, final)
         return Descriptor(media_type, digest, size, annotations or None)
@@ -244,18 +259,22 @@ class Store:
             self._check_blob(desc.digest, desc.size, role)
         return [manifest_digest, *(desc.digest for _, desc in refs)]
 
-    def export(self, manifest_digest: str, dest: Path, tags: tuple[str, ...] = ()) -> None:
+    def export(self, manifest_digest: str, dest: Path, tags: tuple[str, ...] = (), *,
+               independent: bool = True) -> None:
         """Write a standalone OCI layout holding exactly one bundle; `dest` must be new or empty.
 
         index.json lists the bundle once per name (`org.opencontainers.image.ref.name`): `<recipe>-<short
         digest>`, then each of `tags`, so `umoci ls --layout DIR` lists it and `oci:DIR:NAME` addresses it.
+        `independent`: copies (or reflinks) that users may edit freely; hard links only for exportctl's own
+        read-only scratch layouts (verify, sign), which never leave it.
         """
         with new_directory(Path(dest)) as tmp:
             digests = self.verify(manifest_digest)  # never hand out a damaged bundle
             entry = self._entry(manifest_digest).to_json()
             (tmp / "blobs" / DIGEST_ALGORITHM).mkdir(parents=True)
             for digest in dict.fromkeys(digests):
-                link_or_copy(self.blob_path(digest), tmp / "blobs" / DIGEST_ALGORITHM / _hex(digest))
+                place = clone_or_copy if independent else link_or_copy
+                place(self.blob_path(digest), tmp / "blobs" / DIGEST_ALGORITHM / _hex(digest))
             recipe = (entry.get("annotations") or {}).get(ANNOTATION_RECIPE, "bundle")
             names = dict.fromkeys([f"{recipe}-{_hex(manifest_digest)[:12]}", *tags])
             entries = [{**entry, "annotations": {**(entry.get("annotations") or {}), ANNOTATION_REF_NAME: name}}

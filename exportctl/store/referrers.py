@@ -157,10 +157,11 @@ def pick(referrers: list[Referrer]) -> tuple[Referrer | None, list[Referrer]]:
 
 
 def write_layout(store: Store, digest: str, dest: Path, provenance: Referrer | None,
-                 signatures: list[Referrer], tags: tuple[str, ...] = ()) -> None:
-    """Write the exported layout of bundle `digest` (see module doc); `dest` must be new or empty."""
+                 signatures: list[Referrer], tags: tuple[str, ...] = (), *, independent: bool = False) -> None:
+    """Write the exported layout of bundle `digest` (see module doc); `dest` must be new or empty.
+    Hard links into the store unless `independent` (what `export` hands to users: copies)."""
     with new_directory(Path(dest)) as tmp:
-        store.export(digest, tmp, tags)  # the bundle alone, blobs re-hashed on the way
+        store.export(digest, tmp, tags, independent=independent)  # the bundle alone, blobs re-hashed on the way
         if provenance is not None:
             for blob_digest, data in [(provenance.digest, provenance.raw), *provenance.blobs.items()]:
                 atomic_write(tmp / "blobs" / "sha256" / blob_digest.split(":", 1)[1], data)
@@ -187,7 +188,7 @@ def export(store: Store, digest: str, dest: Path,
             f"--tag {tags[0]}: bundle {digest} is signed, and its signatures cover index.json as signed "
             "(the bundle under its default name only); another name would invalidate them",
             hint="export without --tag and name the copy afterwards (`skopeo copy oci:DIR:<name> oci:OTHER:<tag>`)")
-    write_layout(store, digest, dest, provenance, signatures, tags)
+    write_layout(store, digest, dest, provenance, signatures, tags, independent=True)
     return provenance, signatures
 
 

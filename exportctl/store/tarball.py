@@ -116,3 +116,12 @@ def safe_extract(source: bytes | Path, dest: Path) -> None:
             with src, open(target, "wb") as dst:
                 shutil.copyfileobj(src, dst)
             os.chmod(target, _EXEC_MODE if member.mode & 0o111 else _FILE_MODE)
+
+
+def check_members(source: Path) -> int:
+    """Check every entry of a tar without extracting anything (see `_check_member`); returns how many."""
+    try:
+        with tarfile.open(source, mode="r:") as tar:
+            return len([_check_member(member) for member in tar.getmembers()])
+    except (tarfile.TarError, EOFError) as e:
+        raise VerifyFailed(f"{source.name} is not a readable tar ({e})") from None

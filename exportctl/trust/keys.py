@@ -52,27 +52,40 @@ def public_key_from_pem(pem: bytes) -> EllipticCurvePublicKey:
     return key
 
 
+_MAX_KEY_BYTES = 64 << 10  # a PEM key is a few hundred bytes; /dev/zero or a model file must not be read whole
+
+
 def _read(path: Path, what: str, error: type[errors.ExportctlError]) -> bytes:
+    import stat
+
     try:
-        return Path(path).read_bytes()
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise error(f"{what} {path} is not a regular file", hint="pass the PEM file `exportctl keygen` wrote")
+        with open(path, "rb") as f:
+            data = f.read(_MAX_KEY_BYTES + 1)
     except OSError as e:
         raise error(f"cannot read {what} {path}: {e.strerror}", hint="check the path") from None
+    if len(data) > _MAX_KEY_BYTES:
+        raise error(f"{what} {path} is larger than {_MAX_KEY_BYTES} bytes: not a PEM key")
+    return data
 
 
 def load_public_key(path: Path) -> EllipticCurvePublicKey:
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    data = _read(path, "public key", errors.ConfigError)
+    # A key that cannot check a signature fails the signature check (10): nothing it was asked to vouch for is.
+    data = _read(path, "public key", errors.SignatureInvalid)
     if b"PRIVATE KEY" in data:
-        raise errors.ConfigError(f"{path} holds a private key; verification takes the public one",
-                                 hint="pass the .pub.pem file `exportctl keygen` wrote")
+        raise errors.SignatureInvalid(f"{path} holds a private key; verification takes the public one",
+                                      hint="pass the .pub.pem file `exportctl keygen` wrote")
     try:
         key = serialization.load_pem_public_key(data)
-    except ValueError:
-        raise errors.ConfigError(f"{path} is not a PEM public key", hint="pass the .pub.pem file") from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise errors.SignatureInvalid(f"{path} is not a PEM public key", hint="pass the .pub.pem file") from None
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name not in SUPPORTED_CURVES:
-        raise errors.ConfigError(f"{path} is not an elliptic-curve P-256/384/521 public key")
+        raise errors.SignatureInvalid(f"{path} is not an elliptic-curve P-256/384/521 public key")
     return key
 
 

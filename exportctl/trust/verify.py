@@ -25,9 +25,9 @@ from exportctl.store import mediatypes as mt
 from exportctl.store import referrers as ref
 from exportctl.store.atomic import scratch_dir
 from exportctl.store.layout import Store, blob_references
-from exportctl.store.tarball import safe_extract
-from exportctl.trust.keys import keyid, load_public_key, public_key_from_pem, signature_hash
-from exportctl.trust.provenance import PAYLOAD_TYPE, check_subjects, envelope_of, open_envelope, pae
+from exportctl.trust.keys import keyid, load_public_key, public_key_from_pem
+from exportctl.trust.layout_guard import check_layers, read_json
+from exportctl.trust.provenance_check import COVERED, Trust, check_provenance
 from exportctl.trust.signers import layout_hashing
 
 if TYPE_CHECKING:
@@ -72,15 +72,6 @@ def _scan(root: Path) -> tuple[set[str], dict[str, Path]]:
     return blobs, signatures
 
 
-def _read_json(path: Path, what: str) -> Any:
-    try:
-        return json.loads(path.read_bytes())
-    except FileNotFoundError:
-        raise _fail(f"{what} is missing: the layout is truncated") from None
-    except (OSError, ValueError) as e:
-        raise _fail(f"{what} is not valid JSON ({e})") from None
-
-
 def _unnamed(entries: list[dict[str, Any]]) -> set[bytes]:
     """The index entries with their names left out: one bundle listed under several names gives one."""
     return {canonical_json({**e, "annotations": {k: v for k, v in (e.get("annotations") or {}).items()
@@ -103,48 +94,7 @@ def _check_names(info: BundleInfo, entry: dict[str, Any], store: Store) -> None:
         for key in (mt.ANNOTATION_TITLE, mt.ANNOTATION_FILEPATH):
             if key in layer.annotations:
                 _safe_path(layer.annotations[key], f"layer {i} annotation {key}")
-        if layer.media_type == mt.WEIGHT_TAR:
-            with tempfile.TemporaryDirectory(prefix="exportctl-tarcheck-") as tmp:
-                safe_extract(store.blob_path(layer.digest), Path(tmp) / "x")  # checks every entry first
-
-
-def _check_provenance(root: Path, info: BundleInfo, digest: str, keys: dict[str, EllipticCurvePublicKey],
-                      rehash: bool) -> dict[str, Any]:
-    def blob(d: str, what: str) -> bytes:
-        path = root / "blobs" / "sha256" / d.split(":", 1)[1]
-        if rehash and digest_file(path) != d:
-            raise _fail(f"{what} ({d}) is corrupt: its content hashes to {digest_file(path)}")
-        return path.read_bytes()
-
-    manifest = json.loads(blob(digest, "provenance referrer manifest"))
-    subject = (manifest.get("subject") or {}).get("digest")
-    if subject != info.digest:
-        raise errors.ProvenanceInvalid(f"the provenance attestation {digest} refers to {subject}, "
-                                       f"not to bundle {info.digest}")
-    parts = [manifest.get("config", {}), *manifest.get("layers", [])]
-    envelope, offline = envelope_of(ref.Referrer(manifest, {la["digest"]: blob(la["digest"], "provenance blob")
-                                                            for la in parts}))
-    stmt, payload, signatures = open_envelope(envelope)
-    check_subjects(stmt, info)
-    signer = signatures[0]["keyid"]
-    report = {"referrer": digest, "keyid": signer[:ref.KEYID_CHARS], "subjects": len(stmt["subject"]),
-              "builder": stmt["predicate"]["runDetails"]["builder"]["id"],
-              "started": stmt["predicate"]["runDetails"].get("metadata", {}).get("startedOn"),
-              "finished": stmt["predicate"]["runDetails"].get("metadata", {}).get("finishedOn")}
-    if not offline:
-        return {**report, "status": "subject matches; Sigstore signature not checked (needs Sigstore's trust root)"}
-    key = keys.get(signer[:ref.KEYID_CHARS])
-    if key is None:
-        return {**report, "status": "subject matches; signature not checked (no key for it)"}
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    try:
-        key.verify(base64.b64decode(signatures[0]["sig"]), pae(PAYLOAD_TYPE, payload), ec.ECDSA(signature_hash(key)))
-    except (InvalidSignature, ValueError):
-        raise errors.ProvenanceInvalid(f"the provenance envelope's signature by key {signer[:16]} does not "
-                                       "verify: the attestation was changed after it was signed") from None
-    return {**report, "status": "valid"}
+    check_layers(info, store)  # known media types; tar entries plain and inside, checked without extracting
 
 
 def _canonical_base64(text: object) -> bool:
@@ -205,11 +155,11 @@ def _expected_blobs(root: Path, bundle: str, provenance: str | None, blobs: set[
     path = root / "blobs" / "sha256" / bundle[7:]
     if rehash and (actual := digest_file(path)) != bundle:  # before parsing it: a changed byte may not be JSON
         raise _fail(f"manifest ({bundle}) is corrupt: its content hashes to {actual}")
-    expected = _blobs_of(_read_json(path, "the bundle manifest"), bundle, "manifest")
+    expected = _blobs_of(read_json(path, "the bundle manifest"), bundle, "manifest")
     if provenance is not None:
         if provenance not in blobs:
             raise _fail(f"the provenance referrer blobs/sha256/{provenance[7:]} is missing: the layout is truncated")
-        pman = _read_json(root / "blobs" / "sha256" / provenance[7:], "provenance referrer manifest")
+        pman = read_json(root / "blobs" / "sha256" / provenance[7:], "provenance referrer manifest")
         expected |= _blobs_of(pman, provenance, "provenance referrer manifest")
     if missing := sorted(expected - blobs):
         raise _fail(f"blobs/sha256/{missing[0][7:]} is missing: the layout is truncated")
@@ -219,16 +169,30 @@ def _expected_blobs(root: Path, bundle: str, provenance: str | None, blobs: set[
 
 
 def verify_layout(root: Path, key_file: Path | None = None, recorded: dict[str, bytes] | None = None,
-                  rehash: bool = True) -> dict[str, Any]:
+                  rehash: bool = True, trust: Trust | None = None) -> dict[str, Any]:
     """Verify an exported layout. `recorded`: keyid prefix -> public key PEM the store holds for a signer
     (that proves a signature intact, not who made it: pinning the signer takes --key)."""
     root, recorded = Path(root), recorded or {}
+    trust = trust or Trust(key_file=key_file)
     if not root.is_dir():
         raise _fail(f"{root} is not a directory")
+    try:
+        return _verify_layout(root, key_file, recorded, rehash, trust)
+    except errors.ExportctlError:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as e:
+        # A safety net under the checks above: a document shaped like nothing exportctl writes is a failed
+        # verification (7) naming what broke, never a traceback.
+        raise _fail(f"{root} is not a bundle layout exportctl can read ({type(e).__name__}: {str(e)[:200]})"
+                    ) from None
+
+
+def _verify_layout(root: Path, key_file: Path | None, recorded: dict[str, bytes], rehash: bool,
+                   trust: Trust) -> dict[str, Any]:
     blobs, sig_files = _scan(root)
-    if _read_json(root / "oci-layout", "oci-layout").get("imageLayoutVersion") != _LAYOUT_VERSION:
+    if read_json(root / "oci-layout", "oci-layout").get("imageLayoutVersion") != _LAYOUT_VERSION:
         raise _fail(f"oci-layout does not declare imageLayoutVersion {_LAYOUT_VERSION}")
-    index = _read_json(root / "index.json", "index.json")
+    index = read_json(root / "index.json", "index.json")
     entries = index.get("manifests") if isinstance(index, dict) else None
     if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries) \
             or not is_digest(str(entries[0].get("digest"))) or len(_unnamed(entries)) != 1:
@@ -243,7 +207,11 @@ def verify_layout(root: Path, key_file: Path | None = None, recorded: dict[str, 
     for named in entries:
         _check_names(info, named, store)
     public_key, keys = _keys(key_file, recorded)
-    prov = _check_provenance(root, info, provenance, keys, rehash) if provenance else None
+    given = keyid(public_key)[:ref.KEYID_CHARS] if public_key is not None else None
+    prov = check_provenance(root, info, provenance, keys, given, trust, rehash) if provenance else None
+    if prov is None and trust.requested and (sig_files or trust.keyless is not None):
+        raise errors.ProvenanceInvalid(f"bundle {bundle} is signed but its layout carries no provenance "
+                                       "attestation", hint="export it again from the store that signed it")
     signatures = []
     if public_key is not None:
         kid = keyid(public_key)
@@ -253,8 +221,9 @@ def verify_layout(root: Path, key_file: Path | None = None, recorded: dict[str, 
                                           f"signed by {signed_by}",
                                           hint="pass the public key of a signer, or sign with `exportctl sign`")
         _check_signature(root, sig_files[kid[:ref.KEYID_CHARS]], Path(str(key_file)), kid)
-        if prov is not None and prov["status"] != "valid":
-            prov["status"] = f"subject matches; covered by the valid signature of key {kid[:16]}"
+        if prov is not None and prov["status"] == COVERED:
+            prov["status"] = (f"valid: made by key {prov['keyid']}, covered by the valid signature of the given "
+                              f"key {kid[:16]}")
     with tempfile.TemporaryDirectory(prefix="exportctl-keys-") as tmp:
         for prefix, path in sig_files.items():
             if public_key is not None and prefix == keyid(public_key)[:ref.KEYID_CHARS]:
@@ -270,7 +239,8 @@ def verify_layout(root: Path, key_file: Path | None = None, recorded: dict[str, 
             "signatures": signatures}
 
 
-def verify_stored(store: Store, ref_text: str, key_file: Path | None = None) -> dict[str, Any]:
+def verify_stored(store: Store, ref_text: str, key_file: Path | None = None,
+                  trust: Trust | None = None) -> dict[str, Any]:
     """Verify bundle `ref_text` in the store with its provenance and signatures, as it would be exported."""
     digest = store.resolve(ref_text).digest
     provenance, signatures = ref.pick(ref.load(store, digest))  # re-hashes the referrers' blobs
@@ -278,7 +248,7 @@ def verify_stored(store: Store, ref_text: str, key_file: Path | None = None) -> 
                 if s.annotations.get(ref.ANNOTATION_SIGNER) == "key"}
     with scratch_dir(store.root / "exportctl") as tmp:  # beside the blobs: the layout is hard links
         ref.write_layout(store, digest, tmp / "layout", provenance, signatures)  # re-hashes the bundle's blobs
-        return verify_layout(tmp / "layout", key_file, recorded, rehash=False)
+        return verify_layout(tmp / "layout", key_file, recorded, rehash=False, trust=trust)
 
 
 def render(console: Console, report: dict[str, Any]) -> None:

@@ -58,6 +58,20 @@ def _provenance(referrer: ref.Referrer | None) -> dict[str, Any] | None:
             "dependencies": [f"{d['name']} sha256:{d['digest']['sha256']}" for d in deps]}
 
 
+def failure(data: dict[str, Any]) -> errors.ExportctlError | None:
+    """The first failed check of an audit page, as the error `verify` would raise (its exit code is audit's)."""
+    integrity = data["integrity"]
+    if integrity["ok"]:
+        return None
+    error = next((cls for cls in _CHECK_ERRORS if cls.exit_code == integrity["exit_code"]), errors.VerifyFailed)
+    return error(f"audit of {data['bundle']}: {integrity['error']}", hint="see `exportctl verify` for the check")
+
+
+_CHECK_ERRORS: tuple[type[errors.ExportctlError], ...] = (
+    errors.VerifyFailed, errors.ProvenanceInvalid, errors.SignatureInvalid, errors.NotFound, errors.StoreError,
+    errors.ConfigError)
+
+
 def audit(store: Store, ref_text: str) -> dict[str, Any]:
     digest = store.resolve(ref_text).digest
     info = read_bundle(store, digest)

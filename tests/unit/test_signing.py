@@ -414,7 +414,14 @@ def test_unsigned_bundle_with_a_key_is_refused(tmp_path: Path, keys: dict[str, P
     assert done.returncode == errors.SIGNATURE_INVALID and "the bundle is not signed" in done.stderr
 
 
-def test_sigstore_shaped_provenance_is_subject_checked_offline(tmp_path: Path) -> None:
+def sigstore_trusted_root() -> Path:
+    """Sigstore's public-good trusted root as sigstore-python ships it: a real trust root, read offline."""
+    import sigstore
+
+    return Path(sigstore.__file__).parent / "_store" / "https%3A%2F%2Ftuf-repo-cdn.sigstore.dev" / "trusted_root.json"
+
+
+def test_sigstore_shaped_provenance_is_subject_checked_offline(tmp_path: Path, keys: dict[str, Path]) -> None:
     """Keyless provenance sits inside a Sigstore bundle; its subject is still checked without the network."""
     store = Store.open(tmp_path / "store")
     digest = fake_bundle(store)
@@ -433,7 +440,18 @@ def test_sigstore_shaped_provenance_is_subject_checked_offline(tmp_path: Path) -
         ref.attach(scratch, ref.make(entry, ref.DSSE_TYPE, [(canonical_json(bundle), ref.SIGNATURE_TYPE)],
                                      {ref.ANNOTATION_SIGNER: "sigstore"}))
         done = exportctl("verify", digest, "--json", store=scratch.root, check=False)
-        if subject_ok:
-            assert "Sigstore signature not checked" in json.loads(done.stdout)["provenance"]["status"]
+        if subject_ok:  # asked for no trust: said plainly, exit 0
+            assert done.returncode == 0, done.stderr
+            status = json.loads(done.stdout)["provenance"]["status"]
+            assert status.startswith("unverified:") and "keyless (Sigstore) signature not checked" in status
+            # Asked for trust, the bogus signature exits 11: with a key, without a trust root, against one.
+            keyless = ("--certificate-identity", "ci@example.com", "--certificate-oidc-issuer",
+                       "https://token.actions.githubusercontent.com")
+            for extra, needle in [(("--key", keys["a.pub"]), "--key cannot verify it"),
+                                  (keyless, "cannot be verified without a trust root"),
+                                  ((*keyless, "--trust-root", sigstore_trusted_root()), "does not verify against")]:
+                done = exportctl("verify", digest, *extra, "--json", store=scratch.root, check=False)
+                assert done.returncode == errors.PROVENANCE_INVALID and needle in done.stderr, done.stderr
+                assert json.loads(done.stdout)["exit_code"] == errors.PROVENANCE_INVALID
         else:
             assert done.returncode == errors.PROVENANCE_INVALID and "missing onnx-fp32/model.onnx" in done.stderr
