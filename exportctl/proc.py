@@ -34,13 +34,15 @@ def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def run(argv: Sequence[str | Path], *, env: Mapping[str, str], cwd: Path | None = None,
-        timeout: float | None = None, log: Path | None = None) -> Completed:
-    """Run argv to completion with exactly `env`; stdout+stderr go to `log` (if given) and are returned."""
+        timeout: float | None = None, log: Path | None = None, stdin: bytes | None = None) -> Completed:
+    """Run argv to completion with exactly `env`; stdout+stderr go to `log` (if given) and are returned.
+    `stdin`: bytes the child reads (a credential helper's host name); otherwise it reads nothing."""
     args = tuple(str(a) for a in argv)
     start = time.monotonic()
     try:
-        proc = subprocess.run(args, env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, timeout=timeout, check=False)
+        feed: dict[str, object] = {"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}
+        proc = subprocess.run(args, env=dict(env), cwd=cwd, stdout=subprocess.PIPE,  # type: ignore[call-overload]
+                              stderr=subprocess.STDOUT, timeout=timeout, check=False, **feed)
         returncode, raw = proc.returncode, proc.stdout
     except subprocess.TimeoutExpired as exc:
         returncode, raw = 124, (exc.stdout or b"") + f"\n[exportctl] timed out after {timeout}s\n".encode()
