@@ -17,6 +17,7 @@ from exportctl.commands import (
     audit,
     build,
     cat,
+    cell_task,
     diff,
     doctor,
     export,
@@ -94,6 +95,7 @@ COMMANDS = (  # the README's "Commands" table, in its order; one line each
     cat.cat_blob,
     schema.schema,
     doctor.doctor,
+    cell_task.cell_task,  # hidden: what a Slurm array task runs
 )
 for _command in COMMANDS:
     main.add_command(_command)
