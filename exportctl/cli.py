@@ -18,6 +18,7 @@ from exportctl.commands import (
     build,
     cat,
     cell_task,
+    ci,
     diff,
     doctor,
     export,
@@ -95,6 +96,7 @@ COMMANDS = (  # the README's "Commands" table, in its order; one line each
     cat.cat_blob,
     schema.schema,
     doctor.doctor,
+    ci.ci,
     cell_task.cell_task,  # hidden: what a Slurm array task runs
 )
 for _command in COMMANDS:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -20,6 +19,8 @@ from exportctl.commands.remote import registry_options, transport_options
 def cell_task(inputs: str, cell: str, part: str, backend: str, sandbox: str, ca_file: Path | None,
               insecure: bool) -> None:
     """Fetch the inputs, build one cell in a private directory/HOME/store, push the part, exit with its code."""
-    from exportctl.executors.task import run_task
+    from exportctl.executors.task import error_for, run_task
 
-    sys.exit(run_task(inputs, cell, part, backend, sandbox, transport_options(ca_file, insecure)))
+    code = run_task(inputs, cell, part, backend, sandbox, transport_options(ca_file, insecure))
+    if code != 0:  # the one exit path: the task exits with the cell's own code
+        raise error_for(code, f"cell {cell} exited {code} (its log is above)")

@@ -23,6 +23,7 @@ from typing import Any
 
 from exportctl import errors, proc
 from exportctl.executors.inputs import push_inputs
+from exportctl.executors.task import error_for
 from exportctl.plan.matrix import Cell
 from exportctl.registry.client import Registry
 from exportctl.registry.pull import pull
@@ -32,10 +33,7 @@ from exportctl.registry.transport import TransportOptions
 Report = Callable[[str, str], None]
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED",
             "BOOT_FAIL", "DEADLINE"}
-_CODES: dict[int, type[errors.ExportctlError]] = {
-    errors.EXPORT_FAILED: errors.ExportFailed, errors.CONFIG_ERROR: errors.ConfigError,
-    errors.SANDBOX_UNAVAILABLE: errors.SandboxUnavailable, errors.ENVIRONMENT_FAILED: errors.EnvironmentFailed,
-    errors.BACKEND_UNAVAILABLE: errors.BackendUnavailable, errors.REGISTRY_ERROR: errors.RegistryError}
+
 
 
 @dataclass(frozen=True)
@@ -160,8 +158,8 @@ def check(tasks: list[Task], opts: SlurmOptions) -> None:
         if t.state in ("CANCELLED", "TIMEOUT", "DEADLINE", "PREEMPTED", "NODE_FAIL", "BOOT_FAIL", "OUT_OF_MEMORY"):
             what = {"TIMEOUT": "timed out (raise --time)", "CANCELLED": "was cancelled"}.get(t.state, t.state)
             raise errors.ExportFailed(f"{where} {what}:\n{_tail(opts, t)}", hint=f"log: {opts.log_dir / t.log}")
-        kind = _CODES.get(t.exit_code or errors.EXPORT_FAILED, errors.ExportFailed)
-        raise kind(f"{where} failed with exit {t.exit_code}:\n{_tail(opts, t)}", hint=f"log: {opts.log_dir / t.log}")
+        raise error_for(t.exit_code or errors.EXPORT_FAILED, f"{where} failed with exit {t.exit_code}:\n"
+                        f"{_tail(opts, t)}", hint=f"log: {opts.log_dir / t.log}")
 
 
 def collect(tasks: list[Task], opts: SlurmOptions, store: Any) -> dict[str, str]:

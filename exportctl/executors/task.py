@@ -27,6 +27,16 @@ from exportctl.store.atomic import scratch_dir
 from exportctl.store.layout import Store
 
 TASK_MARK = "exportctl-task "  # prefix of the line that carries the task's record
+_ERRORS: dict[int, type[errors.ExportctlError]] = {
+    errors.EXPORT_FAILED: errors.ExportFailed, errors.VALIDATION_FAILED: errors.ValidationFailed,
+    errors.CONFIG_ERROR: errors.ConfigError, errors.SANDBOX_UNAVAILABLE: errors.SandboxUnavailable,
+    errors.ENVIRONMENT_FAILED: errors.EnvironmentFailed, errors.BACKEND_UNAVAILABLE: errors.BackendUnavailable,
+    errors.REGISTRY_ERROR: errors.RegistryError}
+
+
+def error_for(code: int, message: str, hint: str | None = None) -> errors.ExportctlError:
+    """The typed error whose exit code is a cell's: a task or the submitter exits as the cell did."""
+    return _ERRORS.get(code, errors.ExportFailed)(message, hint=hint)
 
 
 def slurm_ids() -> dict[str, Any]:
