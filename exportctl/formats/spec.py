@@ -36,6 +36,7 @@ class Option:
     gt: float | None = None
     le: float | None = None
     aliases: tuple[str, ...] = ()  # export-guide names users already pass (accepted by the cell contract)
+    choices: tuple[Any, ...] = ()  # when set, the only values accepted (`help` says why the others are not)
 
 
 @dataclass(frozen=True)

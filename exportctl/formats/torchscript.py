@@ -60,6 +60,8 @@ FORMAT = FormatSpec(
     precisions=precisions(("fp32",), refused="Ultralytics exports TorchScript half only on CUDA"),
     backend="torchscript",
     export=export,
-    options=(Option("optimize", bool, False, "optimize_for_mobile: smaller mobile graphs, same numerics"),),
+    # Kept so recipes that say `optimize: false` stay valid; Ultralytics 8.4 refuses the argument when it is true.
+    options=(Option("optimize", bool, False, "Ultralytics 8.4 no longer runs optimize_for_mobile for TorchScript "
+                    "exports; only false is accepted", choices=(False,)),),
     reference_environment=True,
 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import functools
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
@@ -19,7 +19,8 @@ from exportctl.recipe.model import Recipe
 @functools.cache
 def options_model(spec: FormatSpec) -> type[BaseModel]:
     fields: dict[str, Any] = {
-        o.name: (o.type, Field(o.default, ge=o.ge, gt=o.gt, le=o.le, description=o.help or None))
+        o.name: (Literal[o.choices] if o.choices else o.type,
+                 Field(o.default, ge=o.ge, gt=o.gt, le=o.le, description=o.help or None))
         for o in spec.options
     }
     model: type[BaseModel] = create_model(f"{spec.name.title()}Options",
@@ -37,5 +38,11 @@ def validate_options(recipe: Recipe, spec: FormatSpec, given: dict[str, Any]) ->
         path = ("formats", spec.name, "options", *(str(p) for p in first["loc"]))
         known = list(model.model_fields)
         close = difflib.get_close_matches(path[-1], known, n=1) if first["type"] == "extra_forbidden" else []
-        hint = f"did you mean '{close[0]}'?" if close else f"options for {spec.name}: {', '.join(known) or 'none'}"
+        option = next((o for o in spec.options if o.name == path[-1]), None)
+        if close:
+            hint = f"did you mean '{close[0]}'?"
+        elif option is not None and option.choices:
+            hint = option.help
+        else:
+            hint = f"options for {spec.name}: {', '.join(known) or 'none'}"
         raise recipe.error(*path, problem=f"{first['msg']} (got {first.get('input')!r})", hint=hint) from exc

@@ -47,6 +47,7 @@ def test_int8_without_calibration_is_refused_at_plan_time(tmp_path: Path) -> Non
     ("  coreml: {precisions: [w8a16]}", "palettized"),
     ("  openvino: {precisions: [w8a32]}", "NNCF"),
     ("  onnx: {precisions: [int8]}", "openvino or litert int8"),
+    ("  torchscript: {options: {optimize: true}}", "no longer runs optimize_for_mobile"),
 ])
 def test_impossible_combinations_are_refused_with_the_reason(tmp_path: Path, formats: str, reason: str) -> None:
     with pytest.raises(errors.RecipeError, match=reason):
