@@ -18,6 +18,8 @@ from exportctl.commands import (
     base_image,
     build,
     cat,
+    cell_task,
+    ci,
     diff,
     doctor,
     export,
@@ -28,6 +30,8 @@ from exportctl.commands import (
     ls,
     merge,
     plan,
+    pull,
+    push,
     rebuild,
     render,
     schema,
@@ -90,6 +94,8 @@ COMMANDS = (  # the README's "Commands" table, in its order; one line each
     rebuild.rebuild,
     index.index_command,
     merge.merge,
+    push.push,
+    pull.pull,
     show.show,
     cat.cat_blob,
     schema.schema,
@@ -97,6 +103,8 @@ COMMANDS = (  # the README's "Commands" table, in its order; one line each
     base_image.base_image,
     gc.gc,
     fsck.fsck,
+    ci.ci,
+    cell_task.cell_task,  # hidden: what a Slurm array task runs
 )
 for _command in COMMANDS:
     main.add_command(_command)

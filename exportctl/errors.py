@@ -20,6 +20,7 @@ SIGNATURE_INVALID = 10
 PROVENANCE_INVALID = 11
 SIGNING_FAILED = 12
 NOT_REPRODUCIBLE = 13
+REGISTRY_ERROR = 14
 INTERRUPTED = 130
 
 EXIT_CODES: dict[int, str] = {
@@ -38,6 +39,7 @@ EXIT_CODES: dict[int, str] = {
     PROVENANCE_INVALID: "the provenance attestation is unsigned, badly signed, or does not name the bundle",
     SIGNING_FAILED: "the bundle could not be signed (unusable key, or Sigstore unreachable) and stays unsigned",
     NOT_REPRODUCIBLE: "`rebuild --check`: at least one cell's bytes differ from the bundle's",
+    REGISTRY_ERROR: "a registry or scheduler could not be reached, refused the credentials or the request",
     INTERRUPTED: "interrupted (Ctrl-C); the store is left as it was before the interrupted write",
 }
 
@@ -112,6 +114,12 @@ class SigningFailed(ExportctlError):
 
 class NotReproducible(ExportctlError):
     exit_code = NOT_REPRODUCIBLE
+
+
+class RegistryError(ExportctlError):
+    """A registry (or a cluster scheduler) is unreachable, untrusted, or refused a request."""
+
+    exit_code = REGISTRY_ERROR
 
 
 class Interrupted(ExportctlError):

@@ -36,10 +36,11 @@ def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 def run(argv: Sequence[str | Path], *, env: Mapping[str, str], cwd: Path | None = None,
         timeout: float | None = None, log: Path | None = None,
-        on_line: Callable[[str], None] | None = None) -> Completed:
+        on_line: Callable[[str], None] | None = None, stdin: bytes | None = None) -> Completed:
     """Run argv to completion with exactly `env`; stdout+stderr go to `log` (if given) and are returned.
 
-    `on_line` also receives each line of output as it comes (live progress, `build -v`).
+    `on_line` also receives each line of output as it comes (live progress, `build -v`). `stdin`: bytes the
+    child reads (a credential helper's host name); otherwise it reads nothing.
     """
     args = tuple(str(a) for a in argv)
     start = time.monotonic()
@@ -47,8 +48,9 @@ def run(argv: Sequence[str | Path], *, env: Mapping[str, str], cwd: Path | None 
         returncode, raw = _streamed(args, env, cwd, timeout, on_line)
     else:
         try:
-            proc = subprocess.run(args, env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, timeout=timeout, check=False)
+            feed: dict[str, object] = {"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}
+            proc = subprocess.run(args, env=dict(env), cwd=cwd, stdout=subprocess.PIPE,  # type: ignore[call-overload]
+                                  stderr=subprocess.STDOUT, timeout=timeout, check=False, **feed)
             returncode, raw = proc.returncode, proc.stdout
         except subprocess.TimeoutExpired as exc:
             returncode, raw = 124, (exc.stdout or b"") + f"\n[exportctl] timed out after {timeout}s\n".encode()

@@ -1,5 +1,6 @@
 """Test tiers (markers in pyproject.toml): unmarked = fast unit tests; `slow` = real exports in sandboxed
-toolchain environments; `docker` = needs a Docker daemon; `gpu` = needs an NVIDIA GPU.
+toolchain environments; `docker` = needs a Docker daemon; `gpu` = needs an NVIDIA GPU; `registry` = a real
+OCI registry (tests/registry starts Debian's docker-registry on 127.0.0.1; apt-installed when root).
 
 The README's test command runs every tier this machine can: `slow` always (it needs only bubblewrap and
 the package registries), `docker`/`gpu` when their hardware or daemon exists, reported as skipped otherwise.

@@ -17,6 +17,8 @@ from exportctl.commands.common import (
     sandbox_option,
     store_option,
 )
+from exportctl.commands.remote import registry_options, transport_options
+from exportctl.executors import EXECUTORS
 from exportctl.runners import BACKENDS
 
 
@@ -37,12 +39,31 @@ from exportctl.runners import BACKENDS
 @click.option("--sign-key", type=click.Path(path_type=Path), default=None, help="Sign the bundle with this key.")
 @click.option("--sigstore", is_flag=True, help="Sign keylessly with Sigstore (CI OIDC identity).")
 @click.option("--sign-failed", is_flag=True, help="Sign even when a cell failed validation (refused otherwise).")
+@click.option("--executor", type=click.Choice(EXECUTORS), default="local", show_default=True,
+              help="Where cells run: this machine, or one Slurm array task per uncached cell.")
+@click.option("--registry", "registry_ref", metavar="REF", default=None,
+              help="slurm: HOST/REPO[:TAG] that carries inputs and parts, and receives the merged bundle.")
+@click.option("--partition", default=None, help="slurm: partition for CPU cells (and GPU cells without "
+              "--gpu-partition).")
+@click.option("--gpu-partition", default=None, help="slurm: partition for GPU cells (they ask --gres=gpu:1).")
+@click.option("--time", "time_limit", default=None, help="slurm: time limit per task (sbatch --time).")
+@click.option("--log-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="slurm: where task logs go (default: <store>/exportctl/slurm); nodes must reach it.")
+@registry_options
 @store_option()
 @json_option
 def build(recipe: Path, backend: str, sandbox: str, require_isolation: bool, only: tuple[str, ...],
           jobs: int | None, memory_budget: int | None, quiet: bool, verbose: bool, sign_key: Path | None,
-          sigstore: bool, sign_failed: bool) -> None:
+          sigstore: bool, sign_failed: bool, executor: str, registry_ref: str | None,
+          partition: str | None, gpu_partition: str | None, time_limit: str | None, log_dir: Path | None,
+          ca_file: Path | None, insecure: bool) -> None:
     """Build every cell of RECIPE, validate it, and store the bundle."""
+    if executor == "slurm":
+        from exportctl.commands.build_slurm import build_slurm
+
+        build_slurm(recipe, backend, sandbox, only, registry_ref, partition, gpu_partition, time_limit, log_dir,
+                    transport_options(ca_file, insecure))
+        return
     from exportctl.build.pipeline import build as run_build
     from exportctl.build.schedule import default_jobs
     from exportctl.plan.matrix import make_plan

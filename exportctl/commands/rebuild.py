@@ -8,10 +8,11 @@ import click
 
 from exportctl import errors
 from exportctl.commands.common import emit, err, json_option, open_store, out, sandbox_option, store_option
+from exportctl.commands.remote import is_reference, pull_into, registry_options
 
 
 @click.command()
-@click.argument("digest")
+@click.argument("digest", metavar="DIGEST|REF")
 @click.option("--check", is_flag=True, required=True, help="Compare the rebuilt bytes with the bundle's.")
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
               help="The checkpoint file, when the bundle was built from one that is not in the store.")
@@ -20,15 +21,21 @@ from exportctl.commands.common import emit, err, json_option, open_store, out, s
 @sandbox_option()
 @click.option("--keep", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Build into this directory and keep it (default: a temporary one).")
+@registry_options
 @store_option()
 @json_option
 def rebuild(digest: str, check: bool, checkpoint: Path | None, inputs: Path | None, sandbox: str,
-            keep: Path | None) -> None:
+            keep: Path | None, ca_file: Path | None, insecure: bool) -> None:
     """Rebuild a bundle from what it recorded into a scratch store and report, cell by cell, identical or not."""
     from exportctl.build.rebuild import rebuild_check
 
+    if is_reference(digest):  # pulled into the store first (checked; nothing stored if refused)
+        store = open_store()
+        digest = pull_into(store, digest, ca_file, insecure)
+    else:
+        store = open_store(create=False)
     with err().status("rebuilding", spinner="dots") as status:
-        data = rebuild_check(open_store(create=False), digest, checkpoint=checkpoint, inputs=inputs,
+        data = rebuild_check(store, digest, checkpoint=checkpoint, inputs=inputs,
                              sandbox=sandbox, keep=keep, report=lambda step, msg: status.update(f"{step}: {msg}"))
 
     def render() -> None:

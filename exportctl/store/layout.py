@@ -167,6 +167,11 @@ class Store:
             return self._put(iter(lambda: f.read(_CHUNK), b""), os.fstat(f.fileno()).st_size, media_type,
                              annotations)
 
+    def put_stream(self, chunks: Iterable[bytes], media_type: str, size: int = 0) -> Descriptor:
+        """Store a blob as it arrives (a download of `size` bytes, when known); an exception from `chunks`
+        leaves nothing behind."""
+        return self._put(chunks, size, media_type, None)
+
     def _put(self, chunks: Iterable[bytes], size: int, media_type: str,
              annotations: dict[str, str] | None) -> Descriptor:
         # Temp files live outside blobs/ (every name there is a digest), on the same filesystem: rename is atomic.
@@ -204,11 +209,19 @@ class Store:
 
     def add_manifest(self, manifest: dict[str, Any], annotations: dict[str, str]) -> Descriptor:
         """Store `manifest` and list it in index.json; its blobs must already be stored."""
+        return self.add_manifest_bytes(canonical_json(manifest), annotations)
+
+    def add_manifest_bytes(self, raw: bytes, annotations: dict[str, str]) -> Descriptor:
+        """Store a manifest as exactly these bytes (a pulled one keeps its digest) and list it in index.json."""
+        try:
+            manifest = json.loads(raw)
+        except ValueError as e:
+            raise StoreError(f"a manifest to store is not JSON: {e}") from e
         missing = [f"{role} ({d.digest})" for role, d in blob_references(manifest) if not self.has_blob(d.digest)]
         if missing:
             raise StoreError(f"manifest references blobs not in the store: {', '.join(missing)}",
                              hint="put every blob before the manifest that lists it")
-        blob = self.put_bytes(canonical_json(manifest), OCI_MANIFEST)
+        blob = self.put_bytes(raw, OCI_MANIFEST)
         entry = Descriptor(OCI_MANIFEST, blob.digest, blob.size, annotations or None, manifest.get("artifactType"))
         with self._locked():
             index = self._read_index()
