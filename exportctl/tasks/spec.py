@@ -7,7 +7,7 @@ tolerance model and validation defaults from a spec; the cell decodes, measures 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,10 @@ class TaskSpec:
     violations: Callable[[dict[str, Any] | None, Mapping[str, float | None]], list[str]]
     metadata: Callable[[MetadataFacts], dict[str, Any]]  # the export guide's metadata.json
     metrics_key: str  # the key of the task's metrics in validation.json
+    # what Ultralytics' file-name guess looks for in an architecture yaml's name ("-seg"); "" for the default task
+    arch_marker: str = ""
+    # what validation.json's `gates` lists for this task's own gates: tolerance key -> the metric it bounds
+    gate_metrics: Mapping[str, str] = field(default_factory=dict)
 
     def tolerance(self, precision: str) -> dict[str, float | None]:
         """Every tolerance key for `precision`, None where it is not gated by default."""

@@ -42,7 +42,8 @@ def build_summary(outcome: BuildOutcome) -> dict[str, Any]:
         cells.append({"cell": o.cell.name, "status": o.status, "cached": o.result.cached,
                       "artifact": artifact.digest, "size": artifact.size, "seconds": round(o.result.seconds, 2),
                       "validation": o.validation, "violations": (o.validation or {}).get("violations", [])})
-    return {"bundle": outcome.digest, "recipe": outcome.plan.recipe.name, "exit_code": outcome.exit_code,
+    return {"bundle": outcome.digest, "recipe": outcome.plan.recipe.name, "task": outcome.plan.task,
+            "exit_code": outcome.exit_code,
             "cells": cells}
 
 
@@ -59,7 +60,7 @@ def render_build(console: Console, summary: dict[str, Any]) -> None:
 
 
 def render_plan(console: Console, data: dict[str, Any]) -> None:
-    table = Table(title=f"plan: {data['recipe']}")
+    table = Table(title=f"plan: {data['recipe']} (task: {data['task']})")
     for col in ("cell", "runtime", "cached", "key"):
         table.add_column(col)
     for c in data["cells"]:

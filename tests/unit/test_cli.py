@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ formats:
 
 @pytest.fixture
 def recipe_dir(tmp_path: Path) -> Path:
-    (tmp_path / "model.pt").write_bytes(b"plan-time checks only hash the checkpoint")
+    shutil.copyfile(ROOT / "tests" / "fixtures" / "detector.pt", tmp_path / "model.pt")  # plan reads its task
     return tmp_path
 
 
