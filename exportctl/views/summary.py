@@ -19,13 +19,19 @@ if TYPE_CHECKING:
 def _metrics_line(validation: dict[str, Any] | None) -> str:
     if not validation:
         return "-"
-    if validation.get("reason"):  # not validated numerically: say why, and what was checked instead
-        checks = validation.get("structure", [])
+    if "structure" in validation:  # not validated numerically: say why, and what was checked instead
+        checks = validation["structure"]
         return f"{validation['reason']}; structure {sum(c['ok'] for c in checks)}/{len(checks)} checks ok"
-    parts = []
+    gates = validation.get("gates", [])
+    parts = [f"gates {sum(g['ok'] for g in gates)}/{len(gates)} ok"] if gates else []
+    if validation.get("reason"):
+        parts.append(validation["reason"])
     for name, t in sorted(validation.get("tensor", {}).items()):
         if t.get("max_abs") is not None:
             parts.append(f"{name} max_abs={t['max_abs']:.2e} cos={t['cosine']:.6f}")
+        for group, g in sorted((t.get("groups") or {}).items()):
+            if g.get("max_abs") is not None and len(t["groups"]) > 1:
+                parts.append(f"{group} max_abs={g['max_abs']:.2e} cos={g['cosine']:.6f}")
     det = validation.get("detection") or {}
     if det:
         parts.append(f"boxes {det['matched']}/{det['ref_boxes']}")
