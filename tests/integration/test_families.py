@@ -1,5 +1,5 @@
-"""Model families beyond YOLO11: a YOLO26 demo (end-to-end head, no DFL) exports and validates like any detector,
-and the bundle records the task read from the checkpoint."""
+"""Model families beyond YOLO11: YOLO26 (end-to-end head, no DFL) and YOLOv10 demos export and validate like any
+detector, and the bundle records the task read from the checkpoint."""
 
 from __future__ import annotations
 
@@ -13,16 +13,17 @@ from tests.conftest import build_json, exportctl
 
 pytestmark = pytest.mark.slow
 
-YOLO26_DEMO = """name: yolo26-demo
-checkpoint: {demo: {arch: yolo26n.yaml, seed: 0}}
+DEMO = """name: demo
+checkpoint: {demo: {arch: ARCH, seed: 0}}
 input: {imgsz: 320}
 formats: {onnx: {precisions: [fp32]}}
 """
 
 
-def test_a_yolo26_demo_passes_onnx_fp32(tmp_path: Path) -> None:
-    recipe = tmp_path / "yolo26.yaml"
-    recipe.write_text(YOLO26_DEMO)
+@pytest.mark.parametrize("arch", ["yolo26n.yaml", "yolov10n.yaml"])  # one-to-one heads; YOLO26 without DFL
+def test_a_demo_of_a_newer_family_passes_onnx_fp32(tmp_path: Path, arch: str) -> None:
+    recipe = tmp_path / "demo.yaml"
+    recipe.write_text(DEMO.replace("ARCH", arch))
     code, summary = build_json(recipe, tmp_path / "store")
     assert code == 0 and summary["task"] == tasks.default_task().name
     (cell,) = summary["cells"]

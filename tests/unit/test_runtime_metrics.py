@@ -1,7 +1,8 @@
 """yolo_runtime (decode, NMS, letterbox, backends) and exportctl.cell.metrics, with hand-computed expectations.
 
-Runs on a bare host (numpy + pytest). Tests that need OpenCV, ONNX Runtime or torch skip themselves there;
-run them in a toolchain environment that has those installed.
+Runs on a bare host (numpy + pytest). Tests that need OpenCV, ONNX Runtime, torch or Ultralytics skip themselves
+there; tests/integration/test_runtime_in_toolchain.py runs this file again inside the ONNX toolchain environment,
+where they all run (and must: it fails on any skip).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from yolo_runtime import (  # noqa: E402
     YOLOInference,
     box_iou,
     decode_detections,
+    decode_end2end,
     letterbox,
     load_image,
     nms,
@@ -127,6 +129,18 @@ def test_decode_rejects_wrong_rank():
 
 
 # --- metrics ---------------------------------------------------------------------------------------------
+
+
+def test_end_to_end_rows_are_only_thresholded():
+    rows = np.float32([[[0, 0, 10, 10, 0.9, 2], [1, 0, 11, 10, 0.8, 2], [5, 5, 9, 9, 0.2, 0]],
+                       [[0, 0, 0, 0, 0.0, 0], [0, 0, 0, 0, 0.0, 0], [0, 0, 0, 0, 0.0, 0]]])
+    first, second = decode_end2end(rows, conf=0.25)
+    np.testing.assert_array_equal(first.boxes, [[0, 0, 10, 10], [1, 0, 11, 10]])  # overlapping, both kept: no NMS
+    assert first.classes.tolist() == [2, 2] and first.scores.tolist() == pytest.approx([0.9, 0.8])
+    assert len(second) == 0
+    assert len(decode_end2end(rows, conf=0.25, max_det=1)[0]) == 1
+    with pytest.raises(ValueError, match="end-to-end output"):
+        decode_end2end(np.zeros((1, 84, 10)).transpose(0, 2, 1)[:, :, :5])
 
 
 def test_box_iou_values():
@@ -343,6 +357,19 @@ def test_letterbox_matches_ultralytics_rounding():  # needs cv2
     np.testing.assert_array_equal(letterbox(img, 32), x)
     with pytest.raises(ValueError, match="multiple of stride"):
         letterbox(img, 100)
+
+
+@pytest.mark.parametrize("imgsz", [160, 320, 640])
+def test_letterbox_matches_ultralytics_letterbox_bit_for_bit(imgsz):  # needs cv2 and ultralytics
+    pytest.importorskip("cv2")
+    augment = pytest.importorskip("ultralytics.data.augment")
+    rng = np.random.default_rng(imgsz)
+    for h, w in ((30, 64), (480, 640), (640, 480), (333, 517), (1080, 1920), (100, 100), (17, 900), (641, 639)):
+        img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        theirs = augment.LetterBox(new_shape=(imgsz, imgsz), auto=False, scaleup=True, center=True)(image=img)
+        ours = np.rint(letterbox(img, imgsz)[0] * 255).astype(np.uint8).transpose(1, 2, 0)[..., ::-1]  # back to BGR
+        np.testing.assert_array_equal(ours, theirs, err_msg=f"{h}x{w} at {imgsz}")
+        assert np.array_equal(letterbox(img, imgsz)[0], (ours[..., ::-1].transpose(2, 0, 1) / np.float32(255)))
 
 
 def test_load_image_missing_names_path(tmp_path):  # needs cv2
