@@ -34,9 +34,12 @@ def update_golden(request: pytest.FixtureRequest) -> bool:
 
 
 def check_golden(name: str, text: str, update: bool) -> None:
+    """Compare with tests/golden/<name>; only `--update-golden` writes it (a missing golden file fails)."""
     path = ROOT / "tests" / "golden" / name
-    if update or not path.exists():
+    if update:
         path.write_text(text)
+    if not path.exists():
+        pytest.fail(f"golden file tests/golden/{name} is missing; write it with --update-golden and review it")
     assert text == path.read_text(), f"{name} differs from its golden file; rerun with --update-golden if intended"
 
 

@@ -87,7 +87,8 @@ def assemble(store: Store, plan: Plan, checkpoint: str, reference: Mapping[str, 
         for file, (media_type, role) in CELL_FILES.items():
             if file in result.outputs:
                 layers.append(_layer(result.outputs[file], media_type, f"{cell.slug}/{file}", role, cell.name))
-        entry = {"cell": cell.name, "status": result.status, "artifact": artifact.digest, "size": artifact.size,
+        entry = {"cell": cell.name, "task": cell.request.task, "status": result.status, "artifact": artifact.digest,
+                 "size": artifact.size,
                  "key": cell.key, "platform": here}
         parts.cells[cell.name] = CellPart(entry, tuple(layers))
     if plan.calibration is not None and any(r.cell.calibrates for r in results):
@@ -117,7 +118,10 @@ def compose(store: Store, parts: Parts) -> dict[str, Any]:
     config = {
         "descriptor": {"name": parts.name, "family": "yolo"},
         "config": {"format": sorted({n.split("/")[0] for n in names}),
-                   "precision": sorted({n.split("/")[1] for n in names})},
+                   "precision": sorted({n.split("/")[1] for n in names}),
+                   # the checkpoint's Ultralytics task, as every cell recorded it
+                   "task": sorted({str(parts.cells[n].entry.get("task")) for n in names if "task" in
+                                   parts.cells[n].entry})},
         "modelfs": {"type": "layers", "diffIds": [layer["digest"] for layer in layers
                                                   if layer["mediaType"] in (mt.WEIGHT_RAW, mt.WEIGHT_TAR)]},
         "exportctl": exportctl,

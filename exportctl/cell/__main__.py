@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import resource
 from pathlib import Path
+from typing import Any
 
 from exportctl import formats, tasks
 from exportctl.cell.contract import CellConfigError, Invocation, main
@@ -18,7 +19,7 @@ from exportctl.cell.hermetic import created_at, seal
 from exportctl.cell.phases import Phases
 from exportctl.cell.protocol import REPORT_FILE, CellReport, Kind, Verdict
 from exportctl.errors import OK, VALIDATION_FAILED
-from exportctl.formats.spec import ExportStep
+from exportctl.formats.spec import ExportStep, FormatSpec
 from exportctl.tasks.spec import MetadataFacts
 
 WORKDIR = Path("/tmp/exportctl-work")
@@ -65,10 +66,12 @@ def run(invocation: Invocation) -> int:
     info = json.loads((ref_dir / "reference.json").read_text()) if ref_dir else {}
     names = {int(k): v for k, v in info.get("names", {}).items()} or _names(invocation.input(request.checkpoint),
                                                                            task.name)
+    # Shapes, input dtype and NMS as measured from the artifact (its runtime, or its structure where that cannot run)
+    measured = (result or {}).get("artifact") or _describe(spec, artifact, request.imgsz)
     meta = task.metadata(MetadataFacts(
         model_name=info.get("model_name", Path(request.checkpoint).stem), export_format=spec.name,
-        precision=request.precision, imgsz=request.imgsz,
-        output_shapes=[[request.batch, *shape[1:]] for shape in info.get("output_shapes", [])], names=names,
+        precision=request.precision, imgsz=request.imgsz, output_shapes=measured["output_shapes"],
+        input_dtype=measured["input_dtype"], applies_nms=measured["applies_nms"], names=names,
         export_config=request.options, conf=thresholds.conf, iou=thresholds.iou, created_at=created_at()))
     (invocation.output_dir / "metadata.json").write_text(json.dumps(meta, sort_keys=True, indent=2) + "\n")
     verdict = Verdict(result["status"]) if result is not None else Verdict.not_validated
@@ -80,11 +83,24 @@ def run(invocation: Invocation) -> int:
     # Into the log too (run facts, not artifacts): what the cell needed, for sizing machines and CI.
     print(f"[exportctl cell] peak RSS {report.peak_rss_mib} MiB")
     if result is not None and verdict == Verdict.not_validated:
-        print(f"[exportctl cell] not validated: {reason} (structural checks passed)")
+        print(f"[exportctl cell] not validated: {reason}")
     elif verdict == Verdict.failed:
         print("[exportctl cell] validation failed: " + "; ".join(report.violations))
         return VALIDATION_FAILED
     return OK
+
+
+def _describe(spec: FormatSpec, artifact: Path, imgsz: int) -> dict[str, Any]:
+    """The artifact's facts without a reference: from its structure, or by running one blank input."""
+    if spec.describe is not None:
+        return spec.describe(artifact).to_json()
+    import numpy as np
+    from yolo_runtime import open_backend
+
+    backend = open_backend(artifact, spec.backend)
+    outputs = backend.run(np.full((1, 3, imgsz, imgsz), 114 / 255, dtype=np.float32))  # a blank letterbox
+    return {"output_shapes": [list(o.shape) for o in outputs], "input_dtype": backend.input_dtype,
+            "applies_nms": False}
 
 
 def peak_rss_mib() -> int:

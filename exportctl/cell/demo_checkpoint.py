@@ -23,6 +23,7 @@ CONF = 0.25  # confidence threshold that detection validation uses
 CLASSES_PER_IMAGE = 12  # classes "owned" (detected) by each calibration image; the rest never fire
 MAX_HITS = 4  # an owned class scores above CONF on 1..MAX_HITS anchors over the whole calibration set
 BOX_GAIN = 4.0  # sharpens the random DFL box logits: box sizes then vary with the input instead of ~7.5 bins
+MIN_DISTANCE = 0.25  # smallest box distance (strides) a head without DFL gives on the calibration images
 MANTISSA_BITS = 12  # calibrated values (computed in float64) are rounded to this: absorbs kernel differences
 
 
@@ -83,6 +84,26 @@ def _recalibrate_bn(model: torch.nn.Module, x: torch.Tensor) -> None:
         bn.momentum = 0.03  # Ultralytics' initialize_weights() value, as a fresh model has
         bn.running_mean.copy_(_round(bn.running_mean))
         bn.running_var.copy_(_round(bn.running_var))
+
+
+def _positive_box_distances(model: torch.nn.Module, x: torch.Tensor) -> None:
+    """Shift the box distances of a head without DFL (reg_max 1, YOLO26) so they are positive on `x`.
+
+    There the final box conv's outputs *are* the left/top/right/bottom distances (in strides): random weights
+    make some negative, i.e. boxes whose corners are swapped, which no trained model emits and which no IoU can
+    match (their area is negative). Each distance channel's bias is raised until its smallest value over `x`
+    is MIN_DISTANCE; DFL heads (softmax expectations) are always positive and are left alone.
+    """
+    head = model.model[-1]
+    convs = [seq[-1] for h in (head.cv2, getattr(head, "one2one_cv2", None)) if h is not None for seq in h]
+    outs: dict[torch.nn.Module, torch.Tensor] = {}
+    hooks = [c.register_forward_hook(lambda m, i, o: outs.__setitem__(m, o)) for c in convs]
+    model(x)
+    for hk in hooks:
+        hk.remove()
+    for conv in convs:
+        smallest = outs[conv].amin(dim=(0, 2, 3))  # per distance channel
+        conv.bias.copy_(_round(conv.bias + (MIN_DISTANCE - smallest).clamp_min(0)))
 
 
 def _tune_class_head(model: torch.nn.Module, x: torch.Tensor) -> float:
@@ -172,6 +193,8 @@ def make_demo_checkpoint(
         for seq in list(head.cv2) + list(getattr(head, "one2one_cv2", None) or []):
             seq[-1].weight.mul_(BOX_GAIN)  # final box conv (4 * reg_max DFL logits); a power of 2: exact
         x = to_tensor(imgs, imgsz)
+        if head.reg_max == 1:
+            _positive_box_distances(model, x.double())
         margin = _tune_class_head(model, x.double())
         out = model(x.double())[0].float()  # (n, 4 + nc, anchors) as export gives; float64 keeps the summary stable
         model.float()  # exact: every value is float32 or has at most 12 mantissa bits

@@ -1,5 +1,6 @@
 """How far an exported (candidate) model's raw outputs are from the PyTorch reference's, and whether that is too
-far; the task's own metrics (e.g. matched boxes) live in its spec (`exportctl/tasks/`).
+far, per group of rows that mean one thing; the task's own metrics (e.g. matched boxes) live in its spec
+(`exportctl/tasks/`).
 
 Runs inside toolchain environments, so it depends on numpy and the standard library only. Every value
 returned is a plain Python bool/int/float/None: results are written as canonical JSON (`allow_nan=False`),
@@ -12,6 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
+from exportctl.tasks.spec import Gate, TensorGroup
 
 
 def tensor_metrics(ref: np.ndarray, cand: np.ndarray) -> dict[str, Any]:
@@ -44,23 +47,39 @@ def tensor_metrics(ref: np.ndarray, cand: np.ndarray) -> dict[str, Any]:
     return out
 
 
-def tensor_violations(tensor: dict[str, dict[str, Any]], tol: Mapping[str, float | None]) -> list[str]:
-    """Human-readable raw-tensor tolerance violations; the task's gates follow them.
+def group_metrics(ref: np.ndarray, cand: np.ndarray, groups: list[TensorGroup]) -> dict[str, dict[str, Any]]:
+    """`tensor_metrics` of each group of rows that mean one thing (box coordinates, class scores, ...)."""
+    out = {}
+    for g in groups:
+        index = [slice(None)] * ref.ndim
+        index[g.axis] = slice(g.start, g.stop)
+        out[g.name] = tensor_metrics(ref[tuple(index)], cand[tuple(index)])
+    return out
 
-    A tolerance that is missing or None is not gated. Shape mismatches and non-finite outputs always fail,
-    since no tolerance can make them comparable.
+
+def tensor_checks(tensor: dict[str, dict[str, Any]], groups: Mapping[str, list[TensorGroup]],
+                  tol: Mapping[str, float | None]) -> tuple[list[str], list[Gate]]:
+    """(violations no tolerance can lift, the raw-tensor gates the cell owns).
+
+    Shape mismatches and non-finite outputs always fail, since no tolerance can make them comparable. Every
+    group of every output is gated on its own: max_abs by the group's key (box rows in pixels, scores in
+    probability), cosine by `cosine_min`, so a change in class scores alone cannot hide behind the boxes.
     """
-    violations: list[str] = []
+    hard: list[str] = []
+    gates: list[Gate] = []
+    cosine_min = tol.get("cosine_min")
     for name, m in tensor.items():
         if not m["shape_match"]:
-            violations.append(f"{name} shape {m['cand_shape']} != reference {m['ref_shape']}")
+            hard.append(f"{name} shape {m['cand_shape']} != reference {m['ref_shape']}")
             continue
         if not m.get("finite", True):
-            violations.append(f"{name} has non-finite values (NaN or inf)")
+            hard.append(f"{name} has non-finite values (NaN or inf)")
             continue
-        max_abs, cosine_min = tol.get("max_abs"), tol.get("cosine_min")
-        if max_abs is not None and m["max_abs"] > max_abs:
-            violations.append(f"{name} max_abs {m['max_abs']:.4g} > {max_abs:g}")
-        if cosine_min is not None and m["cosine"] < cosine_min:
-            violations.append(f"{name} cosine {m['cosine']:.6g} < {cosine_min:g}")
-    return violations
+        for g in groups.get(name, []):
+            gm = m["groups"][g.name]
+            max_abs = tol.get(g.max_abs_key)
+            if max_abs is not None:
+                gates.append(Gate(f"{name}.{g.name} max_abs", gm["max_abs"], max_abs, upper=True))
+            if cosine_min is not None:
+                gates.append(Gate(f"{name}.{g.name} cosine", gm["cosine"], cosine_min, upper=False))
+    return hard, gates

@@ -33,6 +33,8 @@ def compute(invocation: Invocation) -> int:
         raise CellConfigError("no validation images given and the toolchain ships no sample images")
     assert request.checkpoint is not None
     model = YOLO(str(invocation.input(request.checkpoint)), task=task.name).model.float().eval()
+    if hasattr(model, "end2end"):  # as Ultralytics' exporter sets it for nms=None/True: the one-to-many head
+        model.end2end = False
     batch = np.concatenate([task.preprocess(p, request.imgsz) for p in images])
     names = [f"output{i}" for i in range(task.reference_outputs)]
     outputs: list[list[np.ndarray]] = [[] for _ in names]
@@ -53,6 +55,8 @@ def compute(invocation: Invocation) -> int:
         "images": [{"name": p.name, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()} for p in images],
         "names": {str(k): v for k, v in model.names.items()},
         "model_name": Path(model.yaml.get("yaml_file", "model")).stem,
+        "head": type(model.model[-1]).__name__,
+        "end2end": bool(getattr(model, "end2end", False)),
     }
     (out / "reference.json").write_text(json.dumps(info, sort_keys=True, indent=2) + "\n")
     return 0

@@ -1,9 +1,12 @@
 """Validate an artifact in its own runtime against the PyTorch reference outputs of the same inputs.
 
-Raw tensors are compared (max/mean abs error, cosine) and the task's metrics computed (for detection, the
-decoded boxes after NMS matched to the reference's). The verdict comes from the per-precision tolerances the
-host sends; the numbers are always written, pass or fail. Where the format's runtime cannot run (CoreML off
-macOS), what can be checked without it is checked and the verdict is "not-validated", never "passed".
+Raw tensors are compared per group of rows that mean one thing (box rows, score rows: max/mean abs error,
+cosine) and the task's metrics computed (for detection, the decoded boxes after NMS matched to the
+reference's). Each bound the cell's tolerances set is a gate; `validation.json` lists every gate with its
+number, pass or fail. The verdict: "failed" when a gate fails, "passed" only when every gate ran and held, and
+"not-validated" when a gate could not run (e.g. the reference has no detection to compare on any image).
+Where the format's runtime cannot run (CoreML off macOS), what can be checked without it is checked and the
+verdict is "not-validated", never "passed".
 """
 
 from __future__ import annotations
@@ -15,10 +18,10 @@ from typing import Any
 import numpy as np
 from yolo_runtime import RuntimeUnavailable, open_backend
 
-from exportctl.cell.metrics import tensor_metrics, tensor_violations
+from exportctl.cell.metrics import group_metrics, tensor_checks, tensor_metrics
 from exportctl.cell.protocol import Validation, Verdict
-from exportctl.formats.spec import FormatSpec, StructureExpectation
-from exportctl.tasks.spec import TaskSpec, Thresholds
+from exportctl.formats.spec import ArtifactFacts, FormatSpec, StructureExpectation
+from exportctl.tasks.spec import Gate, TaskSpec, Thresholds
 
 
 def load_reference(ref_dir: Path) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, Any]]:
@@ -26,6 +29,21 @@ def load_reference(ref_dir: Path) -> tuple[np.ndarray, dict[str, np.ndarray], di
     inputs = np.load(ref_dir / "inputs.npy")
     outputs = {name: np.load(ref_dir / f"{name}.npy") for name in info["outputs"]}
     return inputs, outputs, info
+
+
+def verdict(hard: list[str], gates: list[Gate]) -> tuple[list[str], Verdict, str | None]:
+    """(violations, verdict, why not validated)."""
+    violations = hard + [g.violation() for g in gates if g.ran and not g.ok]
+    if violations:
+        return violations, Verdict.failed, None
+    not_run = [g for g in gates if not g.ran]
+    if not_run:
+        whys = sorted({g.why for g in not_run if g.why})
+        return [], Verdict.not_validated, (f"gates that could not run: {', '.join(g.name for g in not_run)}"
+                                           + (f" ({'; '.join(whys)})" if whys else ""))
+    if not gates:
+        return [], Verdict.not_validated, "no tolerance is set: nothing was gated"
+    return [], Verdict.passed, None
 
 
 def validate(spec: FormatSpec, task: TaskSpec, artifact: Path, ref_dir: Path, settings: Validation,
@@ -39,21 +57,33 @@ def validate(spec: FormatSpec, task: TaskSpec, artifact: Path, ref_dir: Path, se
     per_image = [backend.run(inputs[i : i + 1]) for i in range(len(inputs))]
     cand_outputs = {name: np.concatenate([o[k] for o in per_image]) for k, name in enumerate(info["outputs"])
                     if all(len(o) > k for o in per_image)}
-    tensor = {name: tensor_metrics(ref, cand_outputs.get(name, np.empty(0))) for name, ref in ref_outputs.items()}
-    head = info["outputs"][0]
+    tensor, groups = {}, {}
+    for name, ref in ref_outputs.items():
+        cand = cand_outputs.get(name, np.empty(0))
+        tensor[name] = tensor_metrics(ref, cand)
+        groups[name] = task.tensor_groups(name, list(ref.shape))
+        if tensor[name]["shape_match"] and tensor[name]["finite"]:
+            tensor[name]["groups"] = group_metrics(ref, cand, groups[name])
     thresholds = Thresholds(settings.conf, settings.iou, settings.match_iou)
-    measured = task.metrics(ref_outputs[head], cand_outputs[head], thresholds) if tensor[head]["shape_match"] \
-        else None
-    violations = tensor_violations(tensor, settings.tolerance) + task.violations(measured, settings.tolerance)
-    return {
+    comparable = all(tensor[name]["shape_match"] for name in info["outputs"])
+    measured = task.metrics(ref_outputs, cand_outputs, thresholds) if comparable else None
+    hard, raw_gates = tensor_checks(tensor, groups, settings.tolerance)
+    gates = raw_gates + task.gates(measured, settings.tolerance)
+    violations, status, reason = verdict(hard, gates)
+    facts = ArtifactFacts([list(a.shape) for a in per_image[0]] if per_image else [],
+                          backend.input_dtype, applies_nms=False)
+    result = {
         "runtime": type(backend).__name__,
         "images": len(inputs),
+        "artifact": facts.to_json(),
         "tensor": tensor,
         task.metrics_key: measured,
+        "gates": [g.to_json() for g in gates],
         "tolerance": settings.tolerance,
         "violations": violations,
-        "status": (Verdict.failed if violations else Verdict.passed).value,
+        "status": status.value,
     }
+    return {**result, "reason": reason} if reason else result
 
 
 def structural(spec: FormatSpec, task: TaskSpec, artifact: Path, info: dict[str, Any], settings: Validation,
@@ -64,14 +94,18 @@ def structural(spec: FormatSpec, task: TaskSpec, artifact: Path, info: dict[str,
                                     output_shapes=info["output_shapes"], task=task.name, precision=precision)
     checks = spec.structure(artifact, expected)
     violations = [f"structure: {c.check}: {c.detail}" for c in checks if not c.ok]
-    return {
+    result = {
         "runtime": spec.structure_runtime,
         "images": 0,
         "tensor": {},
         task.metrics_key: None,
         "structure": [c.to_json() for c in checks],
+        "gates": [],
         "tolerance": settings.tolerance,
         "violations": violations,
         "status": (Verdict.failed if violations else Verdict.not_validated).value,
         "reason": reason,
     }
+    if spec.describe is not None:
+        result["artifact"] = spec.describe(artifact).to_json()
+    return result

@@ -23,7 +23,8 @@ def plan(recipe: Path) -> None:
     store = open_store()
     cells = [{"cell": c.name, "key": c.key, "runtime": c.format.runtime,
               "cached": store.cache_get(c.key) is not None} for c in made.cells]
-    data = {"recipe": made.recipe.name, "checkpoint": made.checkpoint_id, "toolchains": list(made.toolchains),
+    data = {"recipe": made.recipe.name, "task": made.task, "checkpoint": made.checkpoint_id,
+            "toolchains": list(made.toolchains),
             "cells": cells, "warnings": list(made.warnings)}
     emit(data, lambda: render_plan(out(), data))
     for warning in made.warnings:

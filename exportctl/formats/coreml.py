@@ -13,7 +13,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from exportctl.formats.spec import ExportStep, FormatSpec, Option, StructureCheck, StructureExpectation, precisions
+from exportctl.formats.spec import (
+    ArtifactFacts,
+    ExportStep,
+    FormatSpec,
+    Option,
+    StructureCheck,
+    StructureExpectation,
+    precisions,
+)
 
 ARTIFACT = "model.mlpackage"
 # Our precision names -> the `quantize` values Ultralytics records in the model's args (int8 = palettized).
@@ -104,6 +112,23 @@ def structure(artifact: Path, expected: StructureExpectation) -> list[StructureC
     return checks
 
 
+def describe(artifact: Path) -> ArtifactFacts:
+    """Outputs (-1 where flexible, as an NMS stage's box count is), input type and whether NMS is inside."""
+    import coremltools as ct
+
+    spec = ct.utils.load_spec(str(artifact))
+    desc = spec.description
+    shapes = []
+    for output in desc.output:
+        array = output.type.multiArrayType
+        ranges = [(r.lowerBound, r.upperBound) for r in array.shapeRange.sizeRanges]
+        shapes.append([lo if lo == hi else -1 for lo, hi in ranges] if ranges else [int(d) for d in array.shape])
+    image = desc.input[0].type.WhichOneof("Type") == "imageType" if desc.input else False
+    nms = spec.WhichOneof("Type") == "pipeline" and any(
+        m.WhichOneof("Type") == "nonMaximumSuppression" for m in spec.pipeline.models)
+    return ArtifactFacts(shapes, "uint8" if image else "float32", applies_nms=nms)
+
+
 FORMAT = FormatSpec(
     name="coreml",
     artifact=ARTIFACT,
@@ -119,4 +144,5 @@ FORMAT = FormatSpec(
                                         "after suppression"),),
     structure=structure,
     structure_runtime="coremltools (structure only)",
+    describe=describe,
 )

@@ -79,6 +79,18 @@ class StructureExpectation:
     precision: str
 
 
+@dataclass(frozen=True)
+class ArtifactFacts:
+    """What an artifact's own structure says it takes and gives (metadata.json reports these, not guesses)."""
+
+    output_shapes: list[list[int]]  # -1 where a dimension is flexible
+    input_dtype: str  # numpy dtype name; "uint8" for image inputs
+    applies_nms: bool  # an embedded NMS stage: outputs are already suppressed
+
+    def to_json(self) -> dict[str, Any]:
+        return {"output_shapes": self.output_shapes, "input_dtype": self.input_dtype, "applies_nms": self.applies_nms}
+
+
 @dataclass(frozen=True, eq=False)  # one object per format/task: compared and hashed by identity
 class FormatSpec:
     name: str  # the recipe key, the lock's name and images/<name>/
@@ -94,6 +106,7 @@ class FormatSpec:
     gpu_purpose: str = ""  # set when its cells need an NVIDIA GPU: what for (the refusal where there is none)
     structure: Callable[[Path, StructureExpectation], list[StructureCheck]] | None = None  # runtime absent
     structure_runtime: str = ""  # what validation.json names as the runtime of structural checks
+    describe: Callable[[Path], ArtifactFacts] | None = None  # read without the runtime (with `structure`)
 
     @property
     def toolchain(self) -> str:

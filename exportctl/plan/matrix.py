@@ -19,6 +19,7 @@ from exportctl.formats.spec import FormatSpec, Precision
 from exportctl.paths import cell_code_digest
 from exportctl.plan.calibration import CalibrationSet, select
 from exportctl.plan.gpu import host_refusal
+from exportctl.plan.model_facts import ModelFacts, NotAYoloCheckpoint, demo_facts, read_checkpoint
 from exportctl.plan.options import validate_options
 from exportctl.recipe.model import Recipe
 
@@ -51,6 +52,7 @@ class Cell:
 @dataclass(frozen=True)
 class Plan:
     recipe: Recipe
+    task: str  # the checkpoint's Ultralytics task (every request's, and YOLO(..., task=task)'s)
     checkpoint_id: str  # file digest, or the key of the demo checkpoint action that makes it
     reference_key: str
     cells: tuple[Cell, ...]
@@ -66,17 +68,52 @@ class Plan:
         return formats.reference_format().toolchain
 
 
-def demo_request(recipe: Recipe) -> CellRequest | None:
+def model_task(recipe: Recipe) -> str:
+    """The checkpoint's task, read from the checkpoint (a demo's from its architecture's name); refusals raise."""
+    ck, default = recipe.checkpoint, tasks.default_task().name
+    if ck.demo is not None:
+        markers = {spec.arch_marker: name for name, spec in tasks.registry().items() if spec.arch_marker}
+        facts = demo_facts(ck.demo.arch, markers, default)
+        field_path: tuple[str, ...] = ("checkpoint", "demo", "arch")
+    else:
+        assert ck.path is not None
+        field_path = ("checkpoint", "path")
+        try:
+            facts = read_checkpoint(recipe.resolve(ck.path), default)
+        except NotAYoloCheckpoint as exc:
+            raise recipe.error(*field_path, problem=f"{ck.path.name} is not an Ultralytics YOLO checkpoint: {exc}",
+                               hint="give a .pt file that Ultralytics' YOLO() loads (e.g. a training run's "
+                                    "best.pt)") from None
+    _refuse(recipe, field_path, facts)
+    if ck.demo is not None and facts.task != default:
+        raise recipe.error(*field_path, problem=f"{ck.demo.arch} is a {facts.task} architecture; demo checkpoints "
+                                                f"are made for {default} architectures only (their head tuning "
+                                                f"makes boxes)", hint="give a trained .pt checkpoint instead")
+    return facts.task
+
+
+def _refuse(recipe: Recipe, field_path: tuple[str, ...], facts: ModelFacts) -> None:
+    if facts.refused is not None:
+        what = f"task '{facts.task}'" + (f", head {facts.head}" if facts.head else "")
+        raise recipe.error(*field_path, problem=f"the checkpoint's {what} is not supported: {facts.refused}",
+                           hint="exportctl builds the tasks: " + ", ".join(tasks.registry()))
+    if tasks.get(facts.task) is None:
+        raise recipe.error(*field_path, problem=f"the checkpoint's task '{facts.task}' is not supported: exportctl "
+                                                f"has no validation for it", hint="exportctl builds the tasks: "
+                                                + ", ".join(tasks.registry()))
+
+
+def demo_request(recipe: Recipe, task: str) -> CellRequest | None:
     demo = recipe.checkpoint.demo
     if demo is None:
         return None
-    return CellRequest(Kind.demo, tasks.default_task().name, imgsz=recipe.input.imgsz,
+    return CellRequest(Kind.demo, task, imgsz=recipe.input.imgsz,
                        source_date_epoch=recipe.source_date_epoch, demo=Demo(demo.arch, demo.seed))
 
 
-def checkpoint_identity(recipe: Recipe) -> str:
+def checkpoint_identity(recipe: Recipe, task: str) -> str:
     ck = recipe.checkpoint
-    demo = demo_request(recipe)
+    demo = demo_request(recipe, task)
     if demo is not None:
         return digest_value({"action": "demo-checkpoint", "request": demo.to_json(),
                              "lock": lock_digest(formats.reference_format().toolchain), "code": cell_code_digest()})
@@ -110,8 +147,17 @@ def validation_inputs(recipe: Recipe) -> list[Path]:
 
 def make_plan(recipe: Recipe, only: tuple[str, ...] = ()) -> Plan:
     """All cells of `recipe`, or those `only` names ("onnx" or "onnx/fp32"): refused ones raise here."""
-    checkpoint_id = checkpoint_identity(recipe)
-    task = tasks.default_task()
+    if recipe.input.batch != 1:
+        raise recipe.error("input", "batch", problem=f"batch {recipe.input.batch}: validation feeds the reference "
+                                                     "and every runtime one image at a time, so a batched export "
+                                                     "would be stored unvalidated",
+                           hint="export with batch 1 (the default); batched validation is not built yet")
+    if recipe.checkpoint.demo is not None:
+        task = tasks.registry()[model_task(recipe)]
+        checkpoint_id = checkpoint_identity(recipe, task.name)
+    else:  # the file (and its pin) is checked before it is read
+        checkpoint_id = checkpoint_identity(recipe, "")
+        task = tasks.registry()[model_task(recipe)]
     images = {f"images/{i}-{p.name}": p for i, p in enumerate(validation_inputs(recipe))}
     reference = CellRequest(Kind.reference, task.name, imgsz=recipe.input.imgsz, batch=recipe.input.batch,
                             source_date_epoch=recipe.source_date_epoch, checkpoint=CHECKPOINT_INPUT,
@@ -142,20 +188,21 @@ def make_plan(recipe: Recipe, only: tuple[str, ...] = ()) -> Plan:
                              "(exportctl never downloads a default dataset)")
                 calibration = select(recipe)
             calibrate = calibration if precision in fmt_spec.calibrated else None
-            cells.append(_cell(recipe, fmt_spec, precision, options, checkpoint_id, reference_key, calibrate))
+            cells.append(_cell(recipe, task.name, fmt_spec, precision, options, checkpoint_id, reference_key,
+                               calibrate))
     if only:
         cells = _select(cells, only)
     needed = sorted({c.format.toolchain for c in cells} | {formats.reference_format().toolchain})
     warnings = calibration.warnings if calibration and any(c.calibrates for c in cells) else ()
-    return Plan(recipe, checkpoint_id, reference_key, tuple(cells), tuple(needed), reference, images,
-                demo_request(recipe), calibration, warnings)
+    return Plan(recipe, task.name, checkpoint_id, reference_key, tuple(cells), tuple(needed), reference, images,
+                demo_request(recipe, task.name), calibration, warnings)
 
 
-def _cell(recipe: Recipe, spec: FormatSpec, precision: Precision, options: dict[str, Any],
+def _cell(recipe: Recipe, task: str, spec: FormatSpec, precision: Precision, options: dict[str, Any],
           checkpoint_id: str, reference_key: str, calibration: CalibrationSet | None) -> Cell:
     v = recipe.validation
     request = CellRequest(
-        Kind.export, tasks.default_task().name, spec.name, precision.value, options, recipe.input.imgsz,
+        Kind.export, task, spec.name, precision.value, options, recipe.input.imgsz,
         recipe.input.batch, source_date_epoch=recipe.source_date_epoch, checkpoint=CHECKPOINT_INPUT,
         validation=Validation(REFERENCE_INPUT, v.conf, v.iou, v.match_iou,
                               v.tolerance_for(precision).model_dump(mode="json")),

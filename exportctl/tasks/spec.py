@@ -33,6 +33,45 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
+class Gate:
+    """One bound a cell owns (its tolerance is set): it ran when its metric could be measured."""
+
+    name: str  # what is bounded, as users read it ("recall", "output0.scores cosine")
+    value: float | None  # None: the gate could not run (nothing to measure)
+    limit: float
+    upper: bool  # True: value <= limit; False: value >= limit
+    why: str = ""  # why it could not run, when it could not
+
+    @property
+    def ran(self) -> bool:
+        return self.value is not None
+
+    @property
+    def ok(self) -> bool:
+        return self.value is not None and (self.value <= self.limit if self.upper else self.value >= self.limit)
+
+    def violation(self) -> str:
+        return f"{self.name} {self.value:.6g} {'>' if self.upper else '<'} {self.limit:g}"
+
+    def to_json(self) -> dict[str, Any]:
+        data = {"gate": self.name, "value": self.value, "limit": self.limit, "bound": "max" if self.upper else "min",
+                "ran": self.ran, "ok": self.ok}
+        return {**data, "why": self.why} if self.why else data
+
+
+@dataclass(frozen=True)
+class TensorGroup:
+    """Rows (or columns) of a raw output that mean one thing, gated on their own: box coordinates in pixels
+    would otherwise drown class scores in one max_abs/cosine."""
+
+    name: str  # "boxes", "scores", ...
+    axis: int
+    start: int
+    stop: int | None
+    max_abs_key: str  # the tolerance key bounding its largest absolute error
+
+
+@dataclass(frozen=True)
 class MetadataFacts:
     """What metadata.json says about one artifact, beyond the task's own fields."""
 
@@ -40,7 +79,9 @@ class MetadataFacts:
     export_format: str
     precision: str
     imgsz: int
-    output_shapes: list[list[int]]
+    output_shapes: list[list[int]]  # measured from the artifact (its runtime, or its structure)
+    input_dtype: str  # measured from the artifact
+    applies_nms: bool  # the artifact suppresses itself (an embedded NMS stage): consumers do not
     names: Mapping[int, str]
     export_config: Mapping[str, Any]
     conf: float
@@ -57,11 +98,15 @@ class TaskSpec:
     tolerance_keys: tuple[ToleranceKey, ...]
     default_tolerances: Mapping[str, Mapping[str, float]]  # precision -> gated keys (others: reported only)
     preprocess: Callable[[Path, int], Any]  # image file, imgsz -> the model's input batch of one (NCHW float32)
-    # (reference head, candidate head, thresholds) -> the task's metrics, e.g. matched boxes
-    metrics: Callable[[Any, Any, Thresholds], dict[str, Any]]
-    violations: Callable[[dict[str, Any] | None, Mapping[str, float | None]], list[str]]
+    # (reference outputs, candidate outputs (by output name), thresholds) -> the task's metrics, e.g. matched boxes
+    metrics: Callable[[Mapping[str, Any], Mapping[str, Any], Thresholds], dict[str, Any]]
+    gates: Callable[[dict[str, Any] | None, Mapping[str, float | None]], list[Gate]]  # the task's own gates
+    # (output name, shape) -> its groups of rows that mean one thing; the raw-tensor gates are per group
+    tensor_groups: Callable[[str, list[int]], list[TensorGroup]]
     metadata: Callable[[MetadataFacts], dict[str, Any]]  # the export guide's metadata.json
     metrics_key: str  # the key of the task's metrics in validation.json
+    # what Ultralytics' file-name guess looks for in an architecture yaml's name ("-seg"); "" for the default task
+    arch_marker: str = ""
 
     def tolerance(self, precision: str) -> dict[str, float | None]:
         """Every tolerance key for `precision`, None where it is not gated by default."""

@@ -20,13 +20,19 @@ if TYPE_CHECKING:
 def _metrics_line(validation: dict[str, Any] | None) -> str:
     if not validation:
         return "-"
-    if validation.get("reason"):  # not validated numerically: say why, and what was checked instead
-        checks = validation.get("structure", [])
+    if "structure" in validation:  # not validated numerically: say why, and what was checked instead
+        checks = validation["structure"]
         return f"{validation['reason']}; structure {sum(c['ok'] for c in checks)}/{len(checks)} checks ok"
-    parts = []
+    gates = validation.get("gates", [])
+    parts = [f"gates {sum(g['ok'] for g in gates)}/{len(gates)} ok"] if gates else []
+    if validation.get("reason"):
+        parts.append(validation["reason"])
     for name, t in sorted(validation.get("tensor", {}).items()):
         if t.get("max_abs") is not None:
             parts.append(f"{name} max_abs={t['max_abs']:.2e} cos={t['cosine']:.6f}")
+        for group, g in sorted((t.get("groups") or {}).items()):
+            if g.get("max_abs") is not None and len(t["groups"]) > 1:
+                parts.append(f"{group} max_abs={g['max_abs']:.2e} cos={g['cosine']:.6f}")
     det = validation.get("detection") or {}
     if det:
         parts.append(f"boxes {det['matched']}/{det['ref_boxes']}")
@@ -43,8 +49,8 @@ def build_summary(outcome: BuildOutcome) -> dict[str, Any]:
         cells.append({"cell": o.cell.name, "status": o.status, "cached": o.result.cached,
                       "artifact": artifact.digest, "size": artifact.size, "seconds": round(o.result.seconds, 2),
                       "validation": o.validation, "violations": (o.validation or {}).get("violations", [])})
-    return {"bundle": outcome.digest, "recipe": outcome.plan.recipe.name, "exit_code": outcome.exit_code,
-            "isolation_degraded": outcome.isolation_degraded, "cells": cells}
+    return {"bundle": outcome.digest, "recipe": outcome.plan.recipe.name, "task": outcome.plan.task,
+            "exit_code": outcome.exit_code, "isolation_degraded": outcome.isolation_degraded, "cells": cells}
 
 
 def render_build(console: Console, summary: dict[str, Any]) -> None:
@@ -62,7 +68,7 @@ def render_build(console: Console, summary: dict[str, Any]) -> None:
 
 
 def render_plan(console: Console, data: dict[str, Any]) -> None:
-    table = Table(title=f"plan: {data['recipe']}")
+    table = Table(title=f"plan: {data['recipe']} (task: {data['task']})")
     for col in ("cell", "runtime", "cached", "key"):
         table.add_column(col)
     for c in data["cells"]:

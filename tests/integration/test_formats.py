@@ -143,6 +143,12 @@ def test_coreml_nms_pipeline_is_fp32_and_checked_structurally(matrix: dict, tmp_
     checks = {c["check"]: c for c in cell["validation"]["structure"]}
     assert cell["status"] == "not-validated" and all(c["ok"] for c in checks.values()), checks
     assert "confidence/coordinates" in checks["outputs"]["detail"] and "quantize=32" in checks["precision"]["detail"]
+    # metadata.json describes the pipeline it measured: suppressed outputs, nothing left for consumers to suppress
+    assert cell["validation"]["artifact"] == {"output_shapes": [[-1, 3], [-1, 4]], "input_dtype": "uint8",
+                                              "applies_nms": True}
+    meta = json.loads(_layer(matrix["store"], summary["bundle"], "coreml-fp32/metadata.json").read_text())
+    assert meta["postprocessing"]["apply_nms"] is False and meta["output_shape"] == [[-1, 3], [-1, 4]]
+    assert meta["input_dtype"] == "uint8"
 
 
 def test_the_committed_detector_regenerates_byte_for_byte(matrix: dict) -> None:
@@ -182,3 +188,47 @@ def test_openvino_telemetry_is_declined_by_its_consent_file(tmp_path: Path) -> N
     assert "openvino_ga_cid" in seen["env-only"], seen
     assert seen["off"] == "['openvino_telemetry']", seen
     assert (tmp_path / "off" / "intel" / "openvino_telemetry").read_text() == "0"
+
+
+COREML_STRUCTURE_PROBE = """
+import json, sys
+from exportctl.formats.coreml import describe, structure
+from exportctl.formats.spec import StructureExpectation
+path, expected = sys.argv[1], json.loads(sys.argv[2])
+expected["names"] = {int(k): v for k, v in expected["names"].items()}
+checks = structure(path, StructureExpectation(**expected))
+print(json.dumps({"checks": [c.to_json() for c in checks], "facts": describe(path).to_json()}))
+"""
+
+
+def _layer(store: Path, bundle: str, title: str) -> Path:
+    layer = next(la for la in _show(store, bundle)["layers"] if la["title"] == title)
+    return store / "blobs" / "sha256" / layer["digest"].split(":", 1)[1]
+
+
+def _coreml_structure(matrix: dict, tmp_path: Path, **expected: object) -> dict:
+    import tarfile
+
+    with tarfile.open(_layer(matrix["store"], matrix["a"]["bundle"], "coreml-fp32/model.mlpackage")) as tar:
+        tar.extractall(tmp_path / "model.mlpackage", filter="data")
+    python = ensure_env("coreml")[0] / "bin" / "python"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": f"{ROOT}:{ROOT / 'runtimes' / 'python'}"}
+    done = subprocess.run([str(python), "-c", COREML_STRUCTURE_PROBE, str(tmp_path / "model.mlpackage"),
+                           json.dumps(expected)], env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_coreml_structural_gate_fails_a_model_that_is_not_the_expected_one(matrix: dict, tmp_path: Path) -> None:
+    cell = next(c for c in matrix["a"]["cells"] if c["cell"] == "coreml/fp32")
+    reference = json.loads(_layer(matrix["store"], matrix["a"]["bundle"], "reference/reference.json").read_text())
+    right = {"imgsz": reference["imgsz"], "names": reference["names"], "output_shapes": reference["output_shapes"],
+             "task": cell["task"], "precision": "fp32"}
+    seen = _coreml_structure(matrix, tmp_path / "right", **right)
+    assert all(c["ok"] for c in seen["checks"]), seen
+    assert seen["facts"] == {"output_shapes": reference["output_shapes"], "input_dtype": "uint8",
+                             "applies_nms": False}
+    wrong = {"imgsz": 320, "names": {"0": "cat"}, "output_shapes": [[1, 84, 8400]], "task": "segment",
+             "precision": "fp16"}
+    failed = {c["check"] for c in _coreml_structure(matrix, tmp_path / "wrong", **wrong)["checks"] if not c["ok"]}
+    assert failed == {"input", "outputs", "metadata", "precision"}

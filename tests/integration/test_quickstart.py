@@ -60,8 +60,12 @@ def test_show_reports_validation_numbers(quickstart_builds):
         assert v["tensor"]["output0"]["cosine"] > 0.99999
         assert v["detection"]["ref_boxes"] > 0, "the demo checkpoint must produce boxes to compare"
         assert v["detection"]["mean_iou"] > 0.95 and v["detection"]["class_agreement"] == 1.0
+        gates = {g["gate"]: g for g in v["gates"]}  # every gate the cell owns ran and held
+        assert {"output0.boxes max_abs", "output0.scores max_abs", "output0.scores cosine", "recall"} <= set(gates)
+        assert all(g["ran"] and g["ok"] for g in gates.values()), gates
+        assert v["artifact"] == {"output_shapes": [[1, 84, 2100]], "input_dtype": "float32", "applies_nms": False}
     text = exportctl("show", digest, store=store).stdout
-    assert "max_abs=" in text and "onnx/fp32" in text
+    assert "max_abs=" in text and "onnx/fp32" in text and "gates 9/9 ok" in text
 
 
 def test_manifest_shape_matches_golden(quickstart_builds, update_golden):

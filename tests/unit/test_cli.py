@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -30,7 +31,7 @@ formats:
 
 @pytest.fixture
 def recipe_dir(tmp_path: Path) -> Path:
-    (tmp_path / "model.pt").write_bytes(b"plan-time checks only hash the checkpoint")
+    shutil.copyfile(ROOT / "tests" / "fixtures" / "detector.pt", tmp_path / "model.pt")  # plan reads its task
     return tmp_path
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import jsonschema
@@ -10,7 +11,7 @@ import pytest
 import yaml
 
 from exportctl import errors
-from tests.conftest import QUICKSTART, exportctl
+from tests.conftest import QUICKSTART, ROOT, exportctl
 
 GOOD = """\
 name: t
@@ -26,7 +27,7 @@ formats:
 
 @pytest.fixture
 def recipe_dir(tmp_path: Path) -> Path:
-    (tmp_path / "model.pt").write_bytes(b"not really a checkpoint, but plan-time checks only hash it")
+    shutil.copyfile(ROOT / "tests" / "fixtures" / "detector.pt", tmp_path / "model.pt")  # plan reads its task
     return tmp_path
 
 

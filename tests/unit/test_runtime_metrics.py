@@ -1,7 +1,8 @@
 """yolo_runtime (decode, NMS, letterbox, backends) and exportctl.cell.metrics, with hand-computed expectations.
 
-Runs on a bare host (numpy + pytest). Tests that need OpenCV, ONNX Runtime or torch skip themselves there;
-run them in a toolchain environment that has those installed.
+Runs on a bare host (numpy + pytest). Tests that need OpenCV, ONNX Runtime, torch or Ultralytics skip themselves
+there; tests/integration/test_runtime_in_toolchain.py runs this file again inside the ONNX toolchain environment,
+where they all run (and must: it fails on any skip).
 """
 
 from __future__ import annotations
@@ -23,19 +24,16 @@ from yolo_runtime import (  # noqa: E402
     YOLOInference,
     box_iou,
     decode_detections,
+    decode_end2end,
     letterbox,
     load_image,
     nms,
     open_backend,
 )
 
-from exportctl.cell.metrics import tensor_metrics, tensor_violations  # noqa: E402
-from exportctl.tasks.detect import detection_metrics, violations  # noqa: E402
-
-
-def check_tolerances(tensor: dict, detection: dict | None, tol: dict) -> list[str]:
-    """The cell's verdict rule: raw-tensor gates first, then the task's."""
-    return tensor_violations(tensor, tol) + violations(detection, tol)
+from exportctl.cell.metrics import group_metrics, tensor_checks, tensor_metrics  # noqa: E402
+from exportctl.cell.validate import verdict  # noqa: E402
+from exportctl.tasks.detect import TASK, detection_metrics, gates, tensor_groups  # noqa: E402
 
 
 def dets(boxes: list[list[float]], scores: list[float], classes: list[int]) -> Detections:
@@ -133,6 +131,18 @@ def test_decode_rejects_wrong_rank():
 # --- metrics ---------------------------------------------------------------------------------------------
 
 
+def test_end_to_end_rows_are_only_thresholded():
+    rows = np.float32([[[0, 0, 10, 10, 0.9, 2], [1, 0, 11, 10, 0.8, 2], [5, 5, 9, 9, 0.2, 0]],
+                       [[0, 0, 0, 0, 0.0, 0], [0, 0, 0, 0, 0.0, 0], [0, 0, 0, 0, 0.0, 0]]])
+    first, second = decode_end2end(rows, conf=0.25)
+    np.testing.assert_array_equal(first.boxes, [[0, 0, 10, 10], [1, 0, 11, 10]])  # overlapping, both kept: no NMS
+    assert first.classes.tolist() == [2, 2] and first.scores.tolist() == pytest.approx([0.9, 0.8])
+    assert len(second) == 0
+    assert len(decode_end2end(rows, conf=0.25, max_det=1)[0]) == 1
+    with pytest.raises(ValueError, match="end-to-end output"):
+        decode_end2end(np.zeros((1, 84, 10)).transpose(0, 2, 1)[:, :, :5])
+
+
 def test_box_iou_values():
     iou = box_iou(np.array([[0, 0, 10, 10]]), np.array([[5, 0, 15, 10], [0, 0, 10, 10], [20, 20, 30, 30]]))
     np.testing.assert_allclose(iou, [[50 / 150, 1.0, 0.0]])
@@ -207,24 +217,40 @@ def test_detection_metrics_empty_sides():
         detection_metrics([one], [])
 
 
-# --- check_tolerances ------------------------------------------------------------------------------------
+# --- gates and verdict -----------------------------------------------------------------------------------
 
 ALL_GATES = {
-    "max_abs": 0.001, "cosine_min": 0.999, "box_iou_min": 0.95, "score_delta_max": 0.01,
+    "max_abs": 0.001, "score_max_abs": 0.001, "cosine_min": 0.999, "box_iou_min": 0.95, "score_delta_max": 0.01,
     "class_agreement_min": 0.99, "recall_min": 0.9, "precision_min": 0.9,
 }  # fmt: skip
 
 
+def check_tolerances(pairs: dict, detection: dict | None, tol: dict) -> tuple[list[str], list, str, str | None]:
+    """The cell's verdict rule (validate.py): raw-tensor gates per group of rows, then the task's gates."""
+    tensor, groups = {}, {}
+    for name, (ref, cand) in pairs.items():
+        tensor[name] = tensor_metrics(ref, cand)
+        groups[name] = tensor_groups(name, list(np.shape(ref)))
+        if tensor[name]["shape_match"] and tensor[name]["finite"]:
+            tensor[name]["groups"] = group_metrics(np.asarray(ref), np.asarray(cand), groups[name])
+    hard, raw = tensor_checks(tensor, groups, tol)
+    all_gates = raw + gates(detection, tol)
+    found, status, reason = verdict(hard, all_gates)
+    return found, all_gates, status.value, reason
+
+
 def test_tolerance_violation_strings():
     ref = np.float32([[0.0, 1.0, 2.0]])
-    tensor = {"output0": tensor_metrics(ref, ref + np.float32([[0.31, 0, 0]])), "output1": tensor_metrics(ref, -ref)}
+    pairs = {"output9": (ref, ref + np.float32([[0.31, 0, 0]])), "output1": (ref, -ref)}
     detection = detection_metrics([dets([[0, 0, 10, 10]], [0.9], [0])], [dets([[2, 0, 12, 10]], [0.85], [1])])
-    assert check_tolerances(tensor, detection, ALL_GATES) == [
-        "output0 max_abs 0.31 > 0.001",
-        "output0 cosine 0.990526 < 0.999",  # 5 / sqrt(5 * 5.0961)
-        "output1 max_abs 4 > 0.001",
-        "output1 cosine -1 < 0.999",
-        "box mean_iou 0.6667 < 0.95 (min_iou 0.6667)",
+    found, _, status, _ = check_tolerances(pairs, detection, ALL_GATES)
+    assert status == "failed"
+    assert found == [
+        "output9.all max_abs 0.31 > 0.001",
+        "output9.all cosine 0.990526 < 0.999",  # 5 / sqrt(5 * 5.0961)
+        "output1.all max_abs 4 > 0.001",
+        "output1.all cosine -1 < 0.999",
+        "box mean_iou 0.666667 < 0.95",
         "max_score_delta 0.05 > 0.01",
         "class_agreement 0 < 0.99",
     ]
@@ -232,17 +258,16 @@ def test_tolerance_violation_strings():
 
 def test_tolerances_pass_and_ungated():
     ref = np.float32([1.0, 2.0])
-    tensor = {"output0": tensor_metrics(ref, ref + np.float32(0.5))}
-    assert check_tolerances(tensor, None, {"max_abs": None, "cosine_min": 0.9}) == []
-    assert check_tolerances(tensor, None, {}) == []
+    pairs = {"output9": (ref, ref + np.float32(0.5))}
+    found, ran, status, _ = check_tolerances(pairs, None, {"max_abs": None, "cosine_min": 0.9})
+    assert found == [] and status == "passed" and [g.name for g in ran] == ["output9.all cosine"]
+    found, ran, status, reason = check_tolerances(pairs, None, {})
+    assert (found, ran, status) == ([], [], "not-validated") and "nothing was gated" in reason
 
 
 def test_shape_mismatch_and_non_finite_always_violate():
-    tensor = {
-        "output0": tensor_metrics(np.zeros((1, 3)), np.zeros((1, 4))),
-        "output1": tensor_metrics(np.zeros(2), np.float32([np.inf, 0])),
-    }
-    assert check_tolerances(tensor, None, {}) == [
+    pairs = {"output0": (np.zeros((1, 3)), np.zeros((1, 4))), "output1": (np.zeros(2), np.float32([np.inf, 0]))}
+    assert check_tolerances(pairs, None, {})[0] == [
         "output0 shape [1, 4] != reference [1, 3]",
         "output1 has non-finite values (NaN or inf)",
     ]
@@ -250,10 +275,52 @@ def test_shape_mismatch_and_non_finite_always_violate():
 
 def test_detection_gates_with_empty_sides():
     none, one = dets([], [], []), dets([[0, 0, 10, 10]], [0.9], [0])
-    assert check_tolerances({}, detection_metrics([none], [none]), ALL_GATES) == []
-    assert check_tolerances({}, detection_metrics([one], [none]), ALL_GATES) == ["recall 0 < 0.9"]
-    assert check_tolerances({}, detection_metrics([none], [one]), ALL_GATES) == ["precision 0 < 0.9"]
-    assert check_tolerances({}, detection_metrics([one], [none]), {"box_iou_min": 0.95}) == []
+    found, ran, status, reason = check_tolerances({}, detection_metrics([none], [none]), ALL_GATES)
+    assert found == [] and status == "not-validated" and not any(g.ran for g in ran)
+    assert "the reference has no detection on any image" in reason and "recall" in reason
+    assert check_tolerances({}, detection_metrics([one], [none]), ALL_GATES)[0] == ["recall 0 < 0.9"]
+    assert check_tolerances({}, detection_metrics([none], [one]), ALL_GATES)[0] == ["precision 0 < 0.9"]
+    # the one box was missed: recall fails, and the IoU gate could not run (never a pass)
+    found, _, status, _ = check_tolerances({}, detection_metrics([one], [none]), {"box_iou_min": 0.95})
+    assert found == [] and status == "not-validated"
+
+
+def detector_head(seed: int = 0, nc: int = 3, anchors: int = 400) -> np.ndarray:
+    """A realistic [1, 4 + nc, A] head: box rows in pixels (tens to hundreds), sigmoid score rows mostly ~0."""
+    rng = np.random.default_rng(seed)
+    boxes = np.concatenate([rng.uniform(0, 640, (2, anchors)), rng.uniform(8, 200, (2, anchors))])
+    scores = 1 / (1 + np.exp(-rng.normal(-6, 2, (nc, anchors))))
+    scores[:, :5] = 0.9  # a few confident anchors
+    return np.concatenate([boxes, scores])[None].astype(np.float32)
+
+
+def decoded(ref: np.ndarray, cand: np.ndarray) -> dict:
+    return TASK.metrics({"output0": ref}, {"output0": cand}, TASK.thresholds)
+
+
+def test_a_score_only_perturbation_fails_the_raw_gates():
+    ref = detector_head()
+    halved, swapped = ref.copy(), ref.copy()
+    halved[:, 4:] *= 0.5  # class scores halved, boxes untouched
+    swapped[:, [4, 5]] = ref[:, [5, 4]]  # two classes' scores exchanged
+    for cand in (halved, swapped):
+        assert tensor_metrics(ref, cand)["cosine"] > 0.9999  # the whole tensor hides it: pixels dominate
+    cases = [("fp32", halved), ("fp32", swapped), ("fp16", halved), ("fp16", swapped), ("int8", swapped)]
+    for precision, cand in cases:
+        found, _, status, _ = check_tolerances({"output0": (ref, cand)}, decoded(ref, cand), TASK.tolerance(precision))
+        assert status == "failed", precision
+        assert any(v.startswith("output0.scores ") for v in found), (precision, found)
+        assert not any(v.startswith("output0.boxes ") for v in found), (precision, found)
+    zeroed = ref.copy()
+    zeroed[:, 4:] = 0
+    found = check_tolerances({"output0": (ref, zeroed)}, decoded(ref, zeroed), TASK.tolerance("int8"))[0]
+    assert found[0] == "output0.scores cosine 0 < 0.99" and "recall 0 < 0.9" in found
+
+
+def test_an_unperturbed_head_passes_every_raw_gate():
+    ref = detector_head()
+    found, ran, status, _ = check_tolerances({"output0": (ref, ref.copy())}, decoded(ref, ref), TASK.tolerance("fp32"))
+    assert status == "passed" and found == [] and len(ran) == 4 + 5 and all(g.ok for g in ran)
 
 
 # --- backends and inference (host-runnable parts) --------------------------------------------------------
@@ -290,6 +357,19 @@ def test_letterbox_matches_ultralytics_rounding():  # needs cv2
     np.testing.assert_array_equal(letterbox(img, 32), x)
     with pytest.raises(ValueError, match="multiple of stride"):
         letterbox(img, 100)
+
+
+@pytest.mark.parametrize("imgsz", [160, 320, 640])
+def test_letterbox_matches_ultralytics_letterbox_bit_for_bit(imgsz):  # needs cv2 and ultralytics
+    pytest.importorskip("cv2")
+    augment = pytest.importorskip("ultralytics.data.augment")
+    rng = np.random.default_rng(imgsz)
+    for h, w in ((30, 64), (480, 640), (640, 480), (333, 517), (1080, 1920), (100, 100), (17, 900), (641, 639)):
+        img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        theirs = augment.LetterBox(new_shape=(imgsz, imgsz), auto=False, scaleup=True, center=True)(image=img)
+        ours = np.rint(letterbox(img, imgsz)[0] * 255).astype(np.uint8).transpose(1, 2, 0)[..., ::-1]  # back to BGR
+        np.testing.assert_array_equal(ours, theirs, err_msg=f"{h}x{w} at {imgsz}")
+        assert np.array_equal(letterbox(img, imgsz)[0], (ours[..., ::-1].transpose(2, 0, 1) / np.float32(255)))
 
 
 def test_load_image_missing_names_path(tmp_path):  # needs cv2

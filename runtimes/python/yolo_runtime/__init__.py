@@ -6,7 +6,7 @@ shipped to users alongside the exported model.
 
 from .backends import Backend, RuntimeUnavailable, open_backend
 from .inference import YOLOInference
-from .postprocess import Detections, box_iou, decode_detections, nms
+from .postprocess import Detections, box_iou, decode_detections, decode_end2end, nms
 from .preprocess import letterbox, load_image
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "YOLOInference",
     "box_iou",
     "decode_detections",
+    "decode_end2end",
     "letterbox",
     "load_image",
     "nms",

@@ -20,6 +20,9 @@ class Backend(Protocol):
     @property
     def outputs(self) -> Sequence[str]: ...
 
+    @property
+    def input_dtype(self) -> str: ...  # what the model's input takes (numpy dtype name; "uint8": image pixels)
+
     def run(self, x: np.ndarray) -> list[np.ndarray]: ...
 
 
@@ -41,6 +44,10 @@ class OnnxBackend:
     @property
     def outputs(self) -> list[str]:
         return [o.name for o in self._session.get_outputs()]
+
+    @property
+    def input_dtype(self) -> str:
+        return np.dtype(self._input_dtype).name
 
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         return list(self._session.run(None, {self._input_name: x.astype(self._input_dtype, copy=False)}))
@@ -64,6 +71,10 @@ class TorchScriptBackend:
     @property
     def outputs(self) -> list[str]:
         return self._outputs
+
+    @property
+    def input_dtype(self) -> str:
+        return "float32"  # what run() feeds; a traced module declares no input type
 
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         with self._torch.no_grad():
@@ -107,6 +118,10 @@ class OpenVINOBackend:
     def outputs(self) -> list[str]:
         return self._outputs
 
+    @property
+    def input_dtype(self) -> str:
+        return np.dtype(self._compiled.inputs[0].get_element_type().to_dtype()).name
+
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         result = self._compiled(np.ascontiguousarray(x, dtype=np.float32))
         return [np.asarray(result[o]) for o in self._compiled.outputs]
@@ -133,6 +148,10 @@ class LiteRTBackend:
     @property
     def outputs(self) -> list[str]:
         return [f"output{i}" for i in range(len(self._output_details))]
+
+    @property
+    def input_dtype(self) -> str:
+        return np.dtype(self._input["dtype"]).name
 
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         self._interpreter.set_tensor(self._input["index"], np.ascontiguousarray(x, dtype=self._input["dtype"]))
@@ -183,6 +202,10 @@ class CoreMLBackend:
     @property
     def outputs(self) -> list[str]:
         return self._outputs
+
+    @property
+    def input_dtype(self) -> str:
+        return "uint8"  # an image input: 8-bit RGB pixels (the model scales them)
 
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         from PIL import Image

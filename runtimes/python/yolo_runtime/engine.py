@@ -80,6 +80,10 @@ class TensorRTBackend:
     def outputs(self) -> list[str]:
         return self._outputs
 
+    @property
+    def input_dtype(self) -> str:
+        return np.dtype(self._trt.nptype(self._engine.get_tensor_dtype(self._inputs[0]))).name
+
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         trt, cuda, ctx = self._trt, self._cuda, self._context
         name = self._inputs[0]

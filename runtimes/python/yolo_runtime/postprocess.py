@@ -89,3 +89,17 @@ def decode_detections(
         keep = nms(boxes + (classes[:, None] * MAX_WH), scores, iou)[:max_det]
         results.append(Detections(boxes[keep].astype(np.float32), scores[keep].astype(np.float32), classes[keep]))
     return results
+
+
+def decode_end2end(output: np.ndarray, conf: float = 0.25, max_det: int = 300) -> list[Detections]:
+    """Turn an end-to-end head's `[B, N, 6 + extra]` output (rows x1, y1, x2, y2, score, class; YOLO26/YOLOv10
+    exported with `nms=False`) into per-image detections: already suppressed, so only the score threshold applies,
+    as Ultralytics' predictor does for end-to-end models."""
+    out = np.asarray(output, dtype=np.float32)
+    if out.ndim != 3 or out.shape[2] < 6:
+        raise ValueError(f"expected end-to-end output [B, N, 6], got shape {out.shape}")
+    results = []
+    for pred in out:
+        kept = pred[pred[:, 4] > conf][:max_det]
+        results.append(Detections(kept[:, :4].copy(), kept[:, 4].copy(), kept[:, 5].astype(np.int64)))
+    return results
