@@ -146,8 +146,9 @@ def _walk(node: yaml.Node, path: tuple[str, ...], lines: dict[tuple[str, ...], i
     if isinstance(node, yaml.ScalarNode):
         if node.tag == "tag:yaml.org,2002:int" and len(str(node.value)) > MAX_INT_DIGITS:
             field = ".".join(path) or "(top level)"
-            raise errors.RecipeError(field, f"an integer of {len(str(node.value))} digits is out of range",
-                                     location=f"{source}:{line}")
+            raise errors.RecipeError(field, f"YAML read a number of {len(str(node.value))} digits, out of range "
+                                     "for any number field", location=f"{source}:{line}",
+                                     hint="if it is text (a digest), quote the value, e.g. sha256: '0123…'")
     elif isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
         for key_node, value_node in node.value:

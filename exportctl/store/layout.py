@@ -47,7 +47,7 @@ _EMPTY_INDEX: dict[str, Any] = {"schemaVersion": 2, "mediaType": OCI_INDEX, "man
 _CHUNK = 1 << 20
 _LS_HINT = "run `exportctl ls` to see the bundles in the store"
 _HEX = frozenset("0123456789abcdef")
-_LAYOUT_NAMES = frozenset({".lock", "blobs", "index.json", "oci-layout"})
+_LAYOUT_NAMES = frozenset({".lock", "blobs", "exportctl", "index.json", "oci-layout"})
 
 
 @dataclass(frozen=True)
@@ -123,6 +123,10 @@ class Store:
                 if not (store.root / "oci-layout").is_file():
                     store._refuse_if_foreign(creation_in_progress_ok=False)
                     store._blobs.mkdir(parents=True, exist_ok=True)
+                    # The lease's lock file and notes (store/lease.py) exist from the start, so that taking
+                    # the lease never changes a store (a failed write leaves it exactly as it was).
+                    (store.root / "exportctl" / "leases").mkdir(parents=True, exist_ok=True)
+                    (store.root / "exportctl" / "gc.lock").touch()
                     atomic_write(store._index, pretty_json(_EMPTY_INDEX))
                     # Written last: its presence is what marks the layout as complete.
                     atomic_write(store.root / "oci-layout", pretty_json(_LAYOUT))
