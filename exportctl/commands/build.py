@@ -76,28 +76,27 @@ def build(recipe: Path, backend: str, sandbox: str, require_isolation: bool, onl
 
     loaded = load_recipe(recipe)
     live = out().is_terminal and err().is_terminal
-    store = open_store()
-    # The store's lease, shared with other writers: `gc` waits until this build has named every blob it wrote.
-    with lease(store.root, "build", say=lambda msg: err().print(msg, highlight=False, markup=False)):
-        remove_dead_temps(store)  # what killed builds left in the store's temp area
-        with ConsoleProgress(err(), live=live, quiet=quiet, verbose=verbose) as progress:
-            toolchains = make_plan(loaded, only=only).toolchains if backend == "auto" else ()
-            runner = get_runner(backend, sandbox=sandbox, toolchains=toolchains,
-                                notice=lambda line: progress.notice(line))
-            degraded = runner.isolation().get("degraded")
-            if degraded and require_isolation:
-                raise errors.SandboxUnavailable(
-                    f"isolation would be degraded ({runner.isolation().get('sandbox')}: {degraded}) and "
-                    "--require-isolation (or EXPORTCTL_REQUIRE_ISOLATION) asks for full isolation",
-                    hint="install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap), "
-                         "or build with --backend docker")
+    with ConsoleProgress(err(), live=live, quiet=quiet, verbose=verbose) as progress:
+        toolchains = make_plan(loaded, only=only).toolchains if backend == "auto" else ()
+        runner = get_runner(backend, sandbox=sandbox, toolchains=toolchains,
+                            notice=lambda line: progress.notice(line))
+        degraded = runner.isolation().get("degraded")
+        if degraded and require_isolation:  # refused before the store is touched
+            raise errors.SandboxUnavailable(
+                f"isolation would be degraded ({runner.isolation().get('sandbox')}: {degraded}) and "
+                "--require-isolation (or EXPORTCTL_REQUIRE_ISOLATION) asks for full isolation",
+                hint="install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap), or build with --backend docker")
+        store = open_store()
+        # The store's lease, shared with other writers: `gc` waits until this build has named every blob it wrote.
+        with lease(store.root, "build", say=lambda msg: err().print(msg, highlight=False, markup=False)):
+            remove_dead_temps(store)  # what killed builds left in the store's temp area
             outcome = run_build(loaded, store, runner, only=only, progress=progress, jobs=jobs or default_jobs(),
                                 memory_budget_mib=memory_budget)
-        refused = outcome.exit_code != errors.OK and not sign_failed  # never vouch for a failed build by default
-        if (sign_key is not None or sigstore) and not refused:
-            from exportctl.trust.signing import sign_bundle
+            refused = outcome.exit_code != errors.OK and not sign_failed  # never vouch for a failed build
+            if (sign_key is not None or sigstore) and not refused:
+                from exportctl.trust.signing import sign_bundle
 
-            sign_bundle(store, outcome.digest, key=sign_key, sigstore=sigstore)
+                sign_bundle(store, outcome.digest, key=sign_key, sigstore=sigstore)
     summary = build_summary(outcome)
     emit(summary, lambda: render_build(out(), summary))
     if outcome.exit_code == errors.VALIDATION_FAILED:

@@ -7,6 +7,7 @@ canonical encoding of everything that determines its bytes (the request among th
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from exportctl.plan.calibration import CalibrationSet, select
 from exportctl.plan.gpu import host_refusal
 from exportctl.plan.model_facts import ModelFacts, NotAYoloCheckpoint, demo_facts, read_checkpoint
 from exportctl.plan.options import validate_options
-from exportctl.recipe.model import Recipe
+from exportctl.recipe.model import DEMO_ARCHITECTURES, Recipe
 
 # Input names inside a cell's input directory (the runner decides where that directory is).
 CHECKPOINT_INPUT = "checkpoint.pt"
@@ -89,6 +90,11 @@ def model_task(recipe: Recipe) -> str:
         raise recipe.error(*field_path, problem=f"{ck.demo.arch} is a {facts.task} architecture; demo checkpoints "
                                                 f"are made for {default} architectures only (their head tuning "
                                                 f"makes boxes)", hint="give a trained .pt checkpoint instead")
+    if ck.demo is not None and not re.fullmatch(DEMO_ARCHITECTURES, ck.demo.arch):
+        raise recipe.error(*field_path, problem=f"{ck.demo.arch} is not an Ultralytics detection architecture "
+                                                "exportctl makes demo checkpoints from",
+                           hint="name one of Ultralytics' cfg/models yamls, e.g. yolo11n.yaml, yolov8n.yaml, "
+                                "yolo26n.yaml")
     return facts.task
 
 

@@ -148,7 +148,7 @@ def test_a_stale_lease_is_named_and_removed(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "store")
     fake_bundle(store)
     notes = store.root / "exportctl" / "leases"
-    notes.mkdir(parents=True)
+    notes.mkdir(parents=True, exist_ok=True)  # Store.open makes it; a note is what the test adds
     dead = dead_pid()
     (notes / f"{socket.gethostname()}:{dead}:build").touch()
     holder = subprocess.Popen([sys.executable, "-c", f"""
