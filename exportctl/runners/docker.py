@@ -195,7 +195,10 @@ class DockerRunner:
             yield container
         finally:
             self._running.discard(container)
-            container.remove(force=True)
+            try:
+                container.remove(force=True)
+            except Exception:  # noqa: BLE001 - a request cut by Ctrl-C can leave the client's connection unusable
+                connect().containers.get(container.id).remove(force=True)
 
     @staticmethod
     def _user() -> str:
