@@ -121,7 +121,9 @@ def test_containers_are_removed_after_failure_and_ctrl_c(tmp_path: Path, docker_
     assert _labelled(docker_client, "failing-cell") == []
 
     # A cell that never ends (a server on the container's own loopback), interrupted like Ctrl-C does.
-    script = (f"from pathlib import Path; from exportctl.runners.docker import DockerRunner; "
+    # SIGINT handled as at a terminal even when the tests run under a shell that started them with it ignored.
+    script = (f"import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+              f"from pathlib import Path; from exportctl.runners.docker import DockerRunner; "
               f"from exportctl.runners import Job; DockerRunner().run(Job(toolchain='onnx', module='http.server', "
               f"args=(), inputs={{}}, output_dir=Path({str(out)!r}), source_date_epoch=0, label='ctrl-c-cell'))")
     child = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env={**os.environ, **docker_env},

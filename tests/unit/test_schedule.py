@@ -89,9 +89,15 @@ def test_ctrl_c_stops_the_running_cells_and_is_raised() -> None:
     def sleeper() -> int:
         return proc.run(["sleep", "60"], env=proc.clean_env(), on_line=lambda line: None).returncode
 
-    threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()  # what Ctrl-C sends
-    start = time.monotonic()
-    with pytest.raises(KeyboardInterrupt):
-        run_all([Task("a", 10, sleeper), Task("b", 10, sleeper)], jobs=2, budget_mib=1000,
-                interrupt=proc.kill_streamed)
+    # A process started in the background by a non-interactive shell inherits SIGINT ignored, and then Python
+    # raises no KeyboardInterrupt: restore what a terminal's Ctrl-C reaches, for this test only.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()  # what Ctrl-C sends
+        start = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            run_all([Task("a", 10, sleeper), Task("b", 10, sleeper)], jobs=2, budget_mib=1000,
+                    interrupt=proc.kill_streamed)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert time.monotonic() - start < 20, "the sleeping children were waited for instead of stopped"
