@@ -20,10 +20,15 @@ def pull(reference: str, ca_file: Path | None, insecure: bool) -> None:
     from exportctl import catalog
     from exportctl.registry.pull import pull as run_pull
     from exportctl.registry.reference import parse
+    from exportctl.store.housekeeping import remove_dead_temps
+    from exportctl.store.lease import lease
 
     ref = parse(reference)
     store = open_store()
-    with err().status(f"pulling {ref}", spinner="dots"):
+    # A writer like build: gc waits until the pulled manifest names the blobs copied in before it.
+    with lease(store.root, "pull", say=lambda msg: err().print(msg, highlight=False, markup=False)), \
+            err().status(f"pulling {ref}", spinner="dots"):
+        remove_dead_temps(store)  # a killed pull's staging copy of the bundle, beside the store
         pulled = run_pull(store, ref, transport_options(ca_file, insecure),
                           report=lambda msg: err().print(f"  {msg}", highlight=False, soft_wrap=True))
     catalog.record(store, pulled.digest)

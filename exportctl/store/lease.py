@@ -55,8 +55,8 @@ def holders(root: Path, say: Say = _say) -> list[str]:
 
 @contextlib.contextmanager
 def lease(root: Path, kind: str, *, exclusive: bool = False, say: Say = _say) -> Iterator[None]:
-    """Hold the store's lease while the block runs: shared for writers (`kind`: build, sign, merge), exclusive
-    for gc. Waits for the other side, naming who holds it."""
+    """Hold the store's lease while the block runs: shared for writers (`kind`: build, pull, sign, merge),
+    exclusive for gc. Waits for the other side, naming who holds it."""
     lock = root / "exportctl" / "gc.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
     note = _notes(root) / f"{socket.gethostname()}:{os.getpid()}:{kind}"
