@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.registry import service
+
 ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = ROOT / "recipes" / "quickstart.yaml"
 
@@ -75,6 +77,20 @@ def quickstart_builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, obj
     _, a = build_json(QUICKSTART, first, "--jobs", "1")
     _, b = build_json(QUICKSTART, second, "--jobs", "2")
     return {"store": first, "other_store": second, "a": a, "b": b}
+
+
+@pytest.fixture(scope="session")
+def registry_tools() -> None:
+    reason = service.ensure_packages()
+    if reason:
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def plain_registry(registry_tools: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[service.Service]:
+    """Debian's docker-registry on 127.0.0.1 without TLS or auth (registry tier; the hardening tests pull from it)."""
+    with service.registry(tmp_path_factory.mktemp("registry-plain")) as running:
+        yield running
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """Issue 11's acceptance on real quickstart builds: concurrent builds into one store, SIGKILLs at random
-instants of build, sign and gc, a build on a full disk, and signing refused for a failed build.
+instants of build, pull, sign and gc, a build on a full disk, and signing refused for a failed build.
 
 Every store starts as a copy of the session's quickstart store (its actions cached), so each case costs
 seconds, not the minutes of a cold build; kills that land inside a cell come from dropping one cell's
@@ -8,6 +8,7 @@ cache entry before some of the builds.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -71,38 +72,76 @@ def test_concurrent_builds_into_one_store(quickstart_builds: dict, tmp_path: Pat
     assert runs == ["1.json", "2.json", "3.json"]  # one record per build: none lost, none doubled
 
 
-def test_sigkill_at_random_instants_of_build_sign_and_gc(quickstart_builds: dict, tmp_path: Path) -> None:
-    """>= 50 SIGKILLs: fsck clean after each; reruns give the clean store's digest."""
+def _blob_names(store: Path) -> list[str]:
+    return sorted(p.name for p in (store / "blobs" / "sha256").iterdir())
+
+
+@pytest.mark.registry
+def test_sigkill_at_random_instants_of_build_pull_sign_and_gc(quickstart_builds: dict, plain_registry,
+                                                               tmp_path: Path) -> None:
+    """>= 50 SIGKILLs, >= 10 in each command: fsck clean after each; reruns give the clean store's digest.
+
+    `pull` fetches the signed quickstart bundle from a real docker-registry into a fresh store each time; after
+    its kill the same pull runs again there and must leave exactly what a clean pull leaves."""
     rng = random.Random(11)
     store = _seeded(quickstart_builds, tmp_path / "store")
     clean = quickstart_builds["a"]["bundle"]
     exportctl("keygen", tmp_path / "k.pem")
+    exportctl("sign", clean, "--key", tmp_path / "k.pem", store=store)  # the pull brings referrers too
+    ref = f"{plain_registry.host}/hardening/quickstart:v1"
+    exportctl("push", clean, ref, store=store)
     plan = json.loads(exportctl("plan", QUICKSTART, "--json", store=store).stdout)
     onnx_key = next(c["key"] for c in plan["cells"] if c["cell"] == "onnx/fp32")
-    args_of = {"build": ("build", QUICKSTART), "sign": ("sign", clean, "--key", tmp_path / "k.pem"), "gc": ("gc",)}
+    args_of = {"build": ("build", QUICKSTART), "pull": ("pull", ref),
+               "sign": ("sign", clean, "--key", tmp_path / "k.pem"), "gc": ("gc",)}
+    pulls = itertools.count()
+
+    def target(op: str) -> Path:
+        if op != "pull":
+            return store
+        fresh = tmp_path / f"pulled-{next(pulls)}"
+        Store.open(fresh)  # an empty store, as a user's first pull creates it
+        return fresh
+
     # Kill windows from how long each command takes here, now (a quiet machine finishes far sooner than a
     # loaded one): the instant is drawn inside the command's own run time, so nearly every run is killed.
-    windows = {}
+    windows, clean_pull = {}, Path()
     for op, args in args_of.items():
-        begun = time.monotonic()
-        _popen(store, *args).communicate()
+        where, begun = target(op), time.monotonic()
+        done = _popen(where, *args)
+        done.communicate()
         windows[op] = max(0.5, time.monotonic() - begun)
-    kills, runs, started = 0, 0, time.monotonic()
-    while kills < 50:
+        assert done.returncode == 0, (op, done.returncode)
+        if op == "pull":
+            clean_pull = where
+    pulled_blobs, pulled_index = _blob_names(clean_pull), (clean_pull / "index.json").read_bytes()
+    clean_report = _fsck(clean_pull)
+    assert clean_report["bundles"] == 1 and clean_report["referrers"] == 2 and clean_report["litter"] == []
+    kills, runs, mid_pull, started = dict.fromkeys(args_of, 0), 0, 0, time.monotonic()
+    while sum(kills.values()) < 50 or min(kills.values()) < 10:
         runs += 1
-        assert runs < 200, f"processes keep finishing before the kill (windows {windows})"
-        op = ("build", "sign", "gc")[runs % 3]
+        assert runs < 250, f"processes keep finishing before the kill (windows {windows}, kills {kills})"
+        op = tuple(args_of)[runs % 4]
         if op == "build" and runs % 12 == 0:  # this build runs a cell: the kill may land inside it
             (store / "exportctl" / "actions" / f"{onnx_key[7:]}.json").unlink(missing_ok=True)
-        args = args_of[op]
-        proc = _popen(store, *args)
+        where = target(op)
+        proc = _popen(where, *args_of[op])
         time.sleep(rng.uniform(0.05, 0.95) * windows[op])
-        if proc.poll() is None:
+        killed = proc.poll() is None
+        if killed:
             proc.kill()
-            kills += 1
+            kills[op] += 1
         proc.communicate()
-        report = _fsck(store)
+        report = _fsck(where)
         assert report["problems"] == [], (op, report["problems"])
+        if op == "pull":  # the same pull again completes and leaves what a clean pull leaves, and no litter
+            mid_pull += int(killed and bool(report["litter"] or _blob_names(where)))  # it had begun writing
+            again = exportctl("pull", ref, "--json", store=where)
+            assert json.loads(again.stdout)["bundle"] == clean
+            report = _fsck(where)
+            assert report["problems"] == [] and report["litter"] == [], report
+            assert _blob_names(where) == pulled_blobs and (where / "index.json").read_bytes() == pulled_index
+            shutil.rmtree(where)
         if runs % 15 == 0:
             code, rerun = build_json(QUICKSTART, store)
             assert code == 0 and rerun["bundle"] == clean
@@ -111,7 +150,8 @@ def test_sigkill_at_random_instants_of_build_sign_and_gc(quickstart_builds: dict
     assert exportctl("verify", clean, store=store).returncode == 0
     report = _fsck(store)
     assert report["problems"] == [] and report["litter"] == []  # the last build swept the killed ones' temps
-    print(f"{kills} SIGKILLs in {runs} runs, {time.monotonic() - started:.0f}s")
+    print(f"SIGKILLs {kills} ({sum(kills.values())}; {mid_pull} pulls killed after writing began) in {runs} "
+          f"runs, windows { {op: round(w, 2) for op, w in windows.items()} }, {time.monotonic() - started:.0f}s")
 
 
 def test_build_refuses_to_sign_a_failed_build(quickstart_builds: dict, tmp_path: Path) -> None:

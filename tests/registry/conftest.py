@@ -1,5 +1,6 @@
-"""The registry tier's machine: Debian's docker-registry on 127.0.0.1, plain and with TLS + htpasswd, and a
-signed quickstart bundle to publish. Skipped, with the reason, only where the packages cannot be installed."""
+"""The registry tier's machine: Debian's docker-registry on 127.0.0.1 with TLS + htpasswd, and a signed
+quickstart bundle to publish (the plain registry, which tests/integration needs too, is in tests/conftest.py).
+Skipped, with the reason, only where the packages cannot be installed."""
 
 from __future__ import annotations
 
@@ -13,19 +14,6 @@ import pytest
 from tests.conftest import exportctl
 
 from . import service
-
-
-@pytest.fixture(scope="session")
-def registry_tools() -> None:
-    reason = service.ensure_packages()
-    if reason:
-        pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")
-def plain_registry(registry_tools: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[service.Service]:
-    with service.registry(tmp_path_factory.mktemp("registry-plain")) as running:
-        yield running
 
 
 @pytest.fixture(scope="session")
