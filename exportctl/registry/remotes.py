@@ -35,7 +35,7 @@ def mount_sources(store: Store, digest: str, ref: Reference) -> list[str]:
 
 
 def remember(store: Store, digest: str, ref: Reference) -> None:
-    entries = sorted({*known(store, digest), f"{ref.host}/{ref.repository}"})
     path = _path(store, digest)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, pretty_json(entries))
+    with store.locked():  # read-modify-write: two concurrent pulls must not drop each other's entry
+        atomic_write(path, pretty_json(sorted({*known(store, digest), f"{ref.host}/{ref.repository}"})))

@@ -51,7 +51,7 @@ def drop_index_entries(store: Store, digests: set[str]) -> int:
     """Remove these manifests from index.json (under the store lock); returns how many were listed."""
     if not digests:
         return 0
-    with store._locked():  # the same lock add_manifest takes: no concurrent entry is lost
+    with store.locked():  # the same lock add_manifest takes: no concurrent entry is lost
         path = store.root / "index.json"
         index = json.loads(path.read_bytes())
         kept = [m for m in index.get("manifests", []) if m.get("digest") not in digests]

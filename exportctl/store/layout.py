@@ -119,7 +119,7 @@ class Store:
             if not create:
                 raise NotFound(f"no store at {store.root}", hint="build something first, or set EXPORTCTL_STORE")
             store.root.mkdir(parents=True, exist_ok=True)
-            with store._locked():
+            with store.locked():
                 if not (store.root / "oci-layout").is_file():
                     store._refuse_if_foreign(creation_in_progress_ok=False)
                     store._blobs.mkdir(parents=True, exist_ok=True)
@@ -143,7 +143,7 @@ class Store:
                              hint="point EXPORTCTL_STORE at an empty or new directory")
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
+    def locked(self) -> Iterator[None]:
         """Serialise read-modify-write of shared files; the kernel drops the lock if we die holding it."""
         with open(self.root / ".lock", "a") as f:
             fcntl.flock(f, fcntl.LOCK_EX)
@@ -227,7 +227,7 @@ class Store:
                              hint="put every blob before the manifest that lists it")
         blob = self.put_bytes(raw, OCI_MANIFEST)
         entry = Descriptor(OCI_MANIFEST, blob.digest, blob.size, annotations or None, manifest.get("artifactType"))
-        with self._locked():
+        with self.locked():
             index = self._read_index()
             for existing in index["manifests"]:
                 if existing.get("digest") == entry.digest:
@@ -333,7 +333,7 @@ class Store:
     def add_run_record(self, manifest_digest: str, record: dict[str, Any]) -> Path:
         """Append a record of one build/validation run of a bundle; returns the file written."""
         run_dir = self._run_dir(manifest_digest)
-        with self._locked():  # two runs finishing together must not both take number n
+        with self.locked():  # two runs finishing together must not both take number n
             path = run_dir / f"{max(self._run_numbers(run_dir), default=0) + 1}.json"
             atomic_write(path, pretty_json(record))
         return path

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
+from pathlib import Path
+
 import pytest
 
 from exportctl import errors
@@ -30,3 +33,22 @@ def test_references_are_told_apart_from_digests_and_dirs(tmp_path) -> None:
     assert not looks_like_reference("sha256:" + "a" * 64) and not looks_like_reference("b884d7")
     (tmp_path / "a.b").mkdir()
     assert not looks_like_reference(str(tmp_path / "a.b"))
+
+
+def _remember(store_root: str, repository: str) -> None:
+    from exportctl.registry.remotes import remember
+    from exportctl.store.layout import Store
+
+    remember(Store.open(Path(store_root)), "sha256:" + "a" * 64, parse(f"127.0.0.1:5000/{repository}:t"))
+
+
+def test_concurrent_pulls_keep_every_known_location(tmp_path) -> None:
+    """Each push/pull records where the bundle lives; 16 processes at once must not lose one another's entry."""
+    from exportctl.registry.remotes import known
+    from exportctl.store.layout import Store
+
+    store = Store.open(tmp_path / "store")
+    repositories = [f"team/model-{i}" for i in range(16)]
+    with multiprocessing.get_context("spawn").Pool(8) as pool:
+        pool.starmap(_remember, [(str(store.root), r) for r in repositories])
+    assert known(store, "sha256:" + "a" * 64) == sorted(f"127.0.0.1:5000/{r}" for r in repositories)
