@@ -1,6 +1,7 @@
 """The Slurm executor: one array task per uncached cell, parts through an OCI registry, merged like `--only` parts.
 
-The coordinator (this module, on the submit host) plans, pushes the recipe's inputs as one artifact, submits one
+The coordinator (this module, on the submit host) plans, computes the demo checkpoint and the reference once,
+pushes them with the recipe's inputs as one artifact (or writes it to `--shared-dir`), submits one
 `sbatch --array` per resource class (GPU cells ask `--gres=gpu:1`, on `--gpu-partition` when given), polls
 `scontrol show job` with progress, pulls each task's partial bundle from the registry, merges them (a bundle is a
 pure function of its parts, so the digest is the one-machine build's), stores it, adds a run record naming every
@@ -12,18 +13,22 @@ filesystem; the CLI needs nothing shared but the registry).
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shlex
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from exportctl import errors, proc
-from exportctl.executors.inputs import push_inputs
-from exportctl.executors.task import error_for
+from exportctl.build.actions import ActionResult
+from exportctl.executors.inputs import action_layers, file_layers, push_inputs
+from exportctl.executors.shared import SharedDir
+from exportctl.executors.task import DONE_MARK, error_for
 from exportctl.plan.matrix import Cell
 from exportctl.registry.client import Registry
 from exportctl.registry.pull import pull
@@ -47,6 +52,7 @@ class SlurmOptions:
     time_limit: str | None = None
     transport: TransportOptions = field(default_factory=TransportOptions)
     poll_seconds: float = 2.0
+    shared_dir: Path | None = None  # inputs through this directory (mounted on every node), not the registry
 
 
 @dataclass
@@ -75,6 +81,8 @@ def _script(cells: list[Cell], inputs: str, opts: SlurmOptions) -> str:
     task = [sys.executable, "-m", "exportctl", "cell-task", "--inputs", inputs, "--cell", '"$cell"',
             "--part", f"{opts.registry.host}/{opts.registry.repository}:part-${{SLURM_ARRAY_JOB_ID}}-"
                       "${SLURM_ARRAY_TASK_ID}", "--backend", opts.backend, "--sandbox", opts.sandbox]
+    if opts.shared_dir is not None:
+        task += ["--shared-dir", shlex.quote(str(opts.shared_dir))]
     if opts.transport.ca_file:
         task += ["--ca-file", shlex.quote(str(opts.transport.ca_file))]
     if opts.transport.insecure:
@@ -171,19 +179,35 @@ def collect(tasks: list[Task], opts: SlurmOptions, store: Any) -> dict[str, str]
     return parts
 
 
-def task_record(t: Task, part: str | None) -> dict[str, Any]:
-    return {"cell": t.cell, "executor": "slurm", "slurm_job": t.job_id, "slurm_array_job": t.array_job,
-            "slurm_array_task": t.index, "node": t.node, "state": t.state, "exit_code": t.exit_code,
-            "run_time": t.seconds, "part": part, "log": t.log}
+def task_record(t: Task, part: str | None, opts: SlurmOptions) -> dict[str, Any]:
+    record = {"cell": t.cell, "executor": "slurm", "slurm_job": t.job_id, "slurm_array_job": t.array_job,
+              "slurm_array_task": t.index, "node": t.node, "state": t.state, "exit_code": t.exit_code,
+              "run_time": t.seconds, "part": part, "log": t.log}
+    with contextlib.suppress(OSError, ValueError, StopIteration):  # the task's closing record, from its log
+        line = next(x for x in (opts.log_dir / t.log).read_text(errors="replace").splitlines()
+                    if x.startswith(DONE_MARK))
+        done = json.loads(line[len(DONE_MARK):])
+        record.update({"reference_cached": done.get("reference_cached"),
+                       "checkpoint_cached": done.get("checkpoint_cached")})
+    return record
+
+
+def ship_inputs(recipe_file: Path, recipe: Any, store: Any, actions: Iterable[ActionResult],
+                opts: SlurmOptions) -> str:
+    """Push the inputs (and the prepared actions) where the tasks fetch them; returns what `--inputs` names."""
+    layers = file_layers(recipe_file, recipe) + action_layers(store, actions)
+    if opts.shared_dir is not None:
+        return push_inputs(SharedDir(opts.shared_dir), layers)
+    registry = Registry(Reference(opts.registry.host, opts.registry.repository), opts.transport)
+    return f"{opts.registry.host}/{opts.registry.repository}@{push_inputs(registry, layers)}"
 
 
 def run_cells(recipe_file: Path, recipe: Any, cells: list[Cell], store: Any, opts: SlurmOptions,
-              report: Report) -> tuple[dict[str, str], list[dict[str, Any]]]:
+              report: Report, actions: Iterable[ActionResult] = ()) -> tuple[dict[str, str], list[dict[str, Any]]]:
     """Submit `cells`, wait, check, pull: (cell -> part digest, one run-record entry per task)."""
-    registry = Registry(Reference(opts.registry.host, opts.registry.repository), opts.transport)
-    inputs_digest, _ = push_inputs(registry, recipe_file, recipe)
-    inputs = f"{opts.registry.host}/{opts.registry.repository}@{inputs_digest}"
-    report("inputs", f"pushed {inputs}")
+    inputs = ship_inputs(recipe_file, recipe, store, actions, opts)
+    report("inputs", f"{'wrote' if opts.shared_dir else 'pushed'} {inputs}"
+                     + (f" to {opts.shared_dir}" if opts.shared_dir else ""))
     tasks: list[Task] = []
     for gpu in (False, True):
         group = [c for c in cells if c.format.requires_gpu == gpu]
@@ -193,5 +217,4 @@ def run_cells(recipe_file: Path, recipe: Any, cells: list[Cell], store: Any, opt
     wait(tasks, opts, report)
     check(tasks, opts)
     parts = collect(tasks, opts, store)
-    return parts, [task_record(t, parts.get(t.cell)) for t in tasks]
-
+    return parts, [task_record(t, parts.get(t.cell), opts) for t in tasks]
