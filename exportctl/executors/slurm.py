@@ -36,8 +36,11 @@ from exportctl.registry.reference import Reference
 from exportctl.registry.transport import TransportOptions
 
 Report = Callable[[str, str], None]
-TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED",
-            "BOOT_FAIL", "DEADLINE"}
+# Slurm job states in which a task will not run on, and what the scheduler did to those it ended itself.
+ENDED_BY_SLURM = {"TIMEOUT": "timed out", "DEADLINE": "missed its deadline", "CANCELLED": "was cancelled",
+                  "PREEMPTED": "was preempted", "NODE_FAIL": "lost its node", "BOOT_FAIL": "could not boot its node",
+                  "OUT_OF_MEMORY": "ran out of memory"}
+TERMINAL = {"COMPLETED", "FAILED", *ENDED_BY_SLURM}
 
 
 
@@ -65,6 +68,7 @@ class Task:
     node: str | None = None
     job_id: str | None = None
     seconds: str | None = None
+    slurm_exit: str | None = None  # Slurm's ExitCode, "code:signal" (a task killed for its time limit: 0:15)
 
     @property
     def log(self) -> str:
@@ -114,21 +118,33 @@ def _fields(line: str) -> dict[str, str]:
     return dict(part.split("=", 1) for part in line.split() if "=" in part)
 
 
+def _indexes(array_task_id: str) -> list[int]:
+    """`3`, or a still-pending remainder of the array: `0-3`, `1,4-5`, `0-7%2` (at most 2 at once)."""
+    found: list[int] = []
+    for part in array_task_id.split("%")[0].split(","):
+        first, _, last = part.partition("-")
+        if first.isdigit() and (not last or last.isdigit()):
+            found += range(int(first), int(last or first) + 1)
+    return found
+
+
 def refresh(tasks: list[Task]) -> None:
-    """Update every task's state from `scontrol show job -o` (one line per array task once it started)."""
+    """Update every task's state from `scontrol show job -o`: one line per array task once it started, and one
+    for the remainder that has not (which a cancellation ends too)."""
     by_key = {(t.array_job, t.index): t for t in tasks}
     for array_job in sorted({t.array_job for t in tasks}):
         done = proc.run(["scontrol", "show", "job", "-o", array_job], env=slurm_env(), timeout=60)
         for line in done.output.splitlines():
             f = _fields(line)
-            index = f.get("ArrayTaskId", "")
-            if not index.isdigit() or (array_job, int(index)) not in by_key:
-                continue  # the still-pending remainder of the array ("0-3"): its tasks stay PENDING
-            task = by_key[(array_job, int(index))]
-            task.state, task.job_id = f.get("JobState", task.state), f.get("JobId")
-            task.node = f.get("NodeList") if f.get("NodeList") not in (None, "(null)") else task.node
-            task.exit_code = int(f.get("ExitCode", "0:0").split(":")[0])
-            task.seconds = f.get("RunTime")
+            for index in _indexes(f.get("ArrayTaskId", "")):
+                task = by_key.get((array_job, index))
+                if task is None:
+                    continue
+                task.state, task.job_id = f.get("JobState", task.state), f.get("JobId")
+                task.node = f.get("NodeList") if f.get("NodeList") not in (None, "(null)") else task.node
+                task.slurm_exit = f.get("ExitCode", "0:0")
+                task.exit_code = int(task.slurm_exit.split(":")[0])
+                task.seconds = f.get("RunTime")
 
 
 def wait(tasks: list[Task], opts: SlurmOptions, report: Report) -> None:
@@ -163,9 +179,11 @@ def check(tasks: list[Task], opts: SlurmOptions) -> None:
         if t.state == "COMPLETED" or (t.state == "FAILED" and t.exit_code == errors.VALIDATION_FAILED):
             continue
         where = f"Slurm task {t.array_job}_{t.index} ({t.cell})"
-        if t.state in ("CANCELLED", "TIMEOUT", "DEADLINE", "PREEMPTED", "NODE_FAIL", "BOOT_FAIL", "OUT_OF_MEMORY"):
-            what = {"TIMEOUT": "timed out (raise --time)", "CANCELLED": "was cancelled"}.get(t.state, t.state)
-            raise errors.ExportFailed(f"{where} {what}:\n{_tail(opts, t)}", hint=f"log: {opts.log_dir / t.log}")
+        if t.state in ENDED_BY_SLURM:  # the scheduler stopped it: not the cell's verdict, so exit 14
+            what = ENDED_BY_SLURM[t.state]
+            raise errors.RegistryError(f"{where} {what} after {t.seconds} (Slurm state {t.state}, exit code "
+                                       f"{t.slurm_exit}):\n{_tail(opts, t)}", hint=f"log: {opts.log_dir / t.log}"
+                                       + ("; raise --time" if t.state in ("TIMEOUT", "DEADLINE") else ""))
         raise error_for(t.exit_code or errors.EXPORT_FAILED, f"{where} failed with exit {t.exit_code}:\n"
                         f"{_tail(opts, t)}", hint=f"log: {opts.log_dir / t.log}")
 
