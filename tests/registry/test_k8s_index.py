@@ -33,10 +33,11 @@ def test_an_index_of_the_rendered_job_builds_its_cell(plain_registry, quickstart
     cells.mkdir()
     for name, text in documents["cells"]["data"].items():
         (cells / name).write_text(text)
-    # The pod's own script, with its mount points mapped to directories here.
+    # The pod's own script, with its mount points mapped to directories here; toolchain environments come from
+    # this machine's cache (a pod makes its own under EXPORTCTL_CACHE, from the package index).
     script = container["command"][2].replace("/etc/exportctl/cells", str(cells)).replace("/work/", f"{tmp_path}/")
     done = proc.run(["bash", "-c", script], env=proc.clean_env({
-        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "HOME": str(tmp_path),
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "HOME": os.environ.get("HOME", "/root"),
         "JOB_COMPLETION_INDEX": "0", "INPUTS": env["INPUTS"], "OUTPUT_DIR": str(tmp_path / "out")}), timeout=1800)
     assert done.returncode == 0, done.output
     part = next(line.split("=", 1)[1] for line in (cells / "cpu-0.env").read_text().splitlines()
