@@ -39,7 +39,8 @@ EXIT_CODES: dict[int, str] = {
     PROVENANCE_INVALID: "the provenance attestation is unsigned, badly signed, or does not name the bundle",
     SIGNING_FAILED: "the bundle could not be signed (unusable key, or Sigstore unreachable) and stays unsigned",
     NOT_REPRODUCIBLE: "`rebuild --check`: at least one cell's bytes differ from the bundle's",
-    REGISTRY_ERROR: "a registry or scheduler could not be reached, refused the credentials or the request",
+    REGISTRY_ERROR: "a registry or scheduler could not be reached, refused the credentials or the request, or the "
+                    "scheduler ended a task (timed out, cancelled)",
     INTERRUPTED: "interrupted (Ctrl-C); the store is left as it was before the interrupted write",
 }
 

@@ -79,24 +79,8 @@ def build(recipe: Recipe, store: Store, runner: Runner, report: Report = lambda 
     for cell in plan.cells:
         watch.task(cell.name, QUEUED)
     sde = recipe.source_date_epoch
-    environments, hints = [], {}
-    for toolchain in plan.toolchains:
-        watch.task(f"env {toolchain}", RUNNING, step=STEP_ENV)
-        facts = runner.prepare(toolchain)
-        environments.append({k: v for k, v in facts.items() if k != "failure_hint"})
-        if facts.get("image_build") == "failed":
-            hints[toolchain] = str(facts.get("failure_hint") or "the log above is the toolchain image build's")
-            watch.task(f"env {toolchain}", "image build failed")
-        else:
-            watch.task(f"env {toolchain}", "created" if facts.get("created") else "ready")
-
-    checkpoint_path, checkpoint_digest, demo = _checkpoint(recipe, plan, store, runner, watch, hints)
-    reference = _watched(store, runner, watch, "reference", plan.reference_key, lambda out, on_line: Job(
-        toolchain=plan.reference_toolchain, request=plan.reference,
-        inputs={CHECKPOINT_INPUT: checkpoint_path, **plan.images}, output_dir=out, source_date_epoch=sde,
-        label="reference", on_line=on_line))
-    _require_success("computing the PyTorch reference outputs", reference, store,
-                     hints.get(plan.reference_toolchain, CELL_HINT))
+    prepared = prepare(recipe, plan, store, runner, watch)
+    hints, reference, checkpoint_path = prepared.hints, prepared.reference, prepared.checkpoint_path
 
     if jobs > 1 and not runner.concurrent:
         watch.notice(f"cells run one at a time: the {runner.isolation().get('sandbox', runner.name)} sandbox gives "
@@ -124,13 +108,13 @@ def build(recipe: Recipe, store: Store, runner: Runner, report: Report = lambda 
                          hints.get(cell.format.toolchain, CELL_HINT))
 
     results_ = [bundle.CellResult(o.cell, o.result.outputs, o.status) for o in outcomes]
-    manifest = bundle.assemble(store, plan, checkpoint_digest, reference.outputs, results_, degraded)
+    manifest = bundle.assemble(store, plan, prepared.checkpoint_digest, reference.outputs, results_, degraded)
     desc = store.add_manifest(manifest, {"dev.exportctl.recipe": recipe.name})
     store.add_run_record(desc.digest, {
         "bundle": desc.digest, "recipe": recipe.name, "exportctl_version": __version__,
         "started": started.isoformat(), "finished": dt.datetime.now(dt.UTC).isoformat(),
         "host": {"platform": platform.platform(), "machine": platform.machine(), "python": platform.python_version()},
-        "isolation": runner.isolation(), "environments": environments, "demo_checkpoint": demo,
+        "isolation": runner.isolation(), "environments": prepared.environments, "demo_checkpoint": prepared.demo,
         "jobs": jobs, "memory_budget_mib": budget, "orchestrator_peak_rss_mib": _own_peak_rss_mib(),
         "reference": {"cached": reference.cached, "seconds": reference.seconds, "log": reference.log,
                       **_run_facts(reference)},
@@ -142,6 +126,47 @@ def build(recipe: Recipe, store: Store, runner: Runner, report: Report = lambda 
     # and does not fail the build: only a cell measured outside its tolerances does.
     failed = [o for o in outcomes if o.verdict == Verdict.failed]
     return BuildOutcome(desc.digest, plan, outcomes, errors.VALIDATION_FAILED if failed else errors.OK, degraded)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What every cell of a build needs first: environments, the checkpoint, the reference outputs."""
+    environments: list[dict[str, Any]]
+    hints: dict[str, str]  # toolchain -> why its image build failed
+    checkpoint_path: Path
+    checkpoint_digest: str
+    demo: dict[str, Any] | None  # run facts of the demo checkpoint action, if the recipe has one
+    reference: ActionResult
+    actions: tuple[ActionResult, ...]  # the demo checkpoint's (if any) and the reference's action results
+
+
+def prepare(recipe: Recipe, plan: Plan, store: Store, runner: Runner, watch: Progress,
+            toolchains: tuple[str, ...] | None = None) -> Prepared:
+    """Environments (the plan's, or `toolchains`), then the demo checkpoint and the reference, once each.
+
+    A cluster coordinator calls this alone, with the reference's toolchain, and ships the two actions to its
+    tasks, so no task runs them again."""
+    environments, hints = [], {}
+    for toolchain in plan.toolchains if toolchains is None else toolchains:
+        watch.task(f"env {toolchain}", RUNNING, step=STEP_ENV)
+        facts = runner.prepare(toolchain)
+        environments.append({k: v for k, v in facts.items() if k != "failure_hint"})
+        if facts.get("image_build") == "failed":
+            hints[toolchain] = str(facts.get("failure_hint") or "the log above is the toolchain image build's")
+            watch.task(f"env {toolchain}", "image build failed")
+        else:
+            watch.task(f"env {toolchain}", "created" if facts.get("created") else "ready")
+    sde = recipe.source_date_epoch
+    checkpoint_path, checkpoint_digest, demo = _checkpoint(recipe, plan, store, runner, watch, hints)
+    reference = _watched(store, runner, watch, "reference", plan.reference_key, lambda out, on_line: Job(
+        toolchain=plan.reference_toolchain, request=plan.reference,
+        inputs={CHECKPOINT_INPUT: checkpoint_path, **plan.images}, output_dir=out, source_date_epoch=sde,
+        label="reference", on_line=on_line))
+    _require_success("computing the PyTorch reference outputs", reference, store,
+                     hints.get(plan.reference_toolchain, CELL_HINT))
+    demo_facts = None if demo is None else {"cached": demo.cached, "seconds": demo.seconds}
+    return Prepared(environments, hints, checkpoint_path, checkpoint_digest, demo_facts, reference,
+                    tuple(r for r in (demo, reference) if r is not None))
 
 
 def _own_peak_rss_mib() -> int:
@@ -183,7 +208,7 @@ def _watched(store: Store, runner: Runner, watch: Progress, name: str, key: str,
 
 
 def _checkpoint(recipe: Recipe, plan: Plan, store: Store, runner: Runner, watch: Progress,
-                hints: dict[str, str]) -> tuple[Path, str, dict[str, Any] | None]:
+                hints: dict[str, str]) -> tuple[Path, str, ActionResult | None]:
     demo = plan.demo
     if demo is None or demo.demo is None:
         assert recipe.checkpoint.path is not None
@@ -195,7 +220,7 @@ def _checkpoint(recipe: Recipe, plan: Plan, store: Store, runner: Runner, watch:
                      hints.get(plan.reference_toolchain, CELL_HINT))
     model = result.blob("model.pt")
     watch.notice(f"demo checkpoint {demo.demo.arch} seed {demo.demo.seed}: {model.digest}")
-    return store.blob_path(model.digest), model.digest, {"cached": result.cached, "seconds": result.seconds}
+    return store.blob_path(model.digest), model.digest, result
 
 
 def _run_cell(cell: Cell, plan: Plan, store: Store, runner: Runner, watch: Progress, checkpoint: Path,

@@ -99,8 +99,7 @@ def guide_request(kind: Kind, export_format: str, checkpoint: str | None, cfg: d
     if precision not in spec.supported:
         raise CellConfigError(f"precision {precision} is not supported by the {export_format} cell "
                               f"(it builds: {', '.join(spec.supported)})")
-    # exportctl's own requests carry {"options": {...}}; users following the guide put them at the top level.
-    options = cfg.get("options", {k: v for k, v in cfg.items() if k not in CONTROL_KEYS})
+    options = guide_options(cfg)
     v = cfg.get("validation") or {}
     if cfg.get("include_validation") and not v.get("reference"):
         raise CellConfigError("include_validation needs validation.reference (a reference outputs directory)")
@@ -113,6 +112,12 @@ def guide_request(kind: Kind, export_format: str, checkpoint: str | None, cfg: d
                               str(cal.get("dir", "calibration"))) if cal else None
     return CellRequest(kind, task.name, export_format, precision, dict(options), imgsz, batch, checkpoint=checkpoint,
                        validation=validation, calibration=calibration)
+
+
+def guide_options(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The format's options in a config: exportctl's own requests carry {"options": {...}}; users following the
+    guide put them at the top level, beside the control keys."""
+    return dict(cfg.get("options", {k: v for k, v in cfg.items() if k not in CONTROL_KEYS}))
 
 
 def main(task: Callable[[Invocation], int], kind: Kind, argv: list[str] | None = None) -> None:

@@ -13,9 +13,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 from typing import Any
 
-import yaml
-
-from exportctl.ci.cells import RenderCell
+from exportctl.ci.cells import RenderCell, dump_yaml, merge_script
 from exportctl.registry.reference import Reference
 
 PYTHON = "3.11"
@@ -44,10 +42,8 @@ def workflow(recipe_name: str, recipe_path: str, cells: list[RenderCell], ref: R
     build = (
         'exportctl build "$RECIPE" --only "$CELL" --json > build.json\n'
         'exportctl push "$(jq -r .bundle build.json)" "$REGISTRY_REPO:part-$GITHUB_RUN_ID-$SLUG"\n')
-    pull = "".join(f'parts+=("$(exportctl pull "$REGISTRY_REPO:part-$GITHUB_RUN_ID-{c.slug}")")\n' for c in cells)
-    combine = ('digest="$(exportctl merge "${parts[@]}" --json | jq -r .bundle)"\n' if len(cells) > 1
-               else 'digest="${parts[0]}"\n')
-    finish = (f"parts=()\n{pull}{combine}"
+    merged = merge_script(cells, lambda c: f"$REGISTRY_REPO:part-$GITHUB_RUN_ID-{c.slug}", "jq -r .bundle")
+    finish = (merged +
               'exportctl sign "$digest" --sigstore\n'
               f'exportctl push "$digest" "$REGISTRY_REPO:{final_tag}"\n')
     return {
@@ -75,16 +71,8 @@ def workflow(recipe_name: str, recipe_path: str, cells: list[RenderCell], ref: R
     }
 
 
-class _Dumper(yaml.SafeDumper):
-    """Multi-line strings (the run scripts) as YAML literal blocks, so the workflow reads like one written by hand."""
-
-
-_Dumper.add_representer(str, lambda d, v: d.represent_scalar("tag:yaml.org,2002:str", v, style="|" if "\n" in v
-                                                              else None))
-
-
 def render(recipe_name: str, recipe_path: PurePosixPath, cells: list[RenderCell], ref: Reference, cpu_runner: str,
            gpu_runner: str, install: str) -> str:
     data = workflow(recipe_name, recipe_path.as_posix(), cells, ref, cpu_runner, gpu_runner, install)
     header = f"# Written by `exportctl ci github` for recipe {recipe_name}; regenerate rather than edit.\n"
-    return header + yaml.dump(data, Dumper=_Dumper, sort_keys=False, width=120, default_flow_style=False)
+    return header + dump_yaml([data])

@@ -49,6 +49,9 @@ from exportctl.runners import BACKENDS
 @click.option("--time", "time_limit", default=None, help="slurm: time limit per task (sbatch --time).")
 @click.option("--log-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="slurm: where task logs go (default: <store>/exportctl/slurm); nodes must reach it.")
+@click.option("--shared-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="slurm: hand the inputs to the tasks through this directory (mounted on every node) instead "
+                   "of the registry.")
 @registry_options
 @store_option()
 @json_option
@@ -56,13 +59,13 @@ def build(recipe: Path, backend: str, sandbox: str, require_isolation: bool, onl
           jobs: int | None, memory_budget: int | None, quiet: bool, verbose: bool, sign_key: Path | None,
           sigstore: bool, sign_failed: bool, executor: str, registry_ref: str | None,
           partition: str | None, gpu_partition: str | None, time_limit: str | None, log_dir: Path | None,
-          ca_file: Path | None, insecure: bool) -> None:
+          shared_dir: Path | None, ca_file: Path | None, insecure: bool) -> None:
     """Build every cell of RECIPE, validate it, and store the bundle."""
     if executor == "slurm":
         from exportctl.commands.build_slurm import build_slurm
 
         build_slurm(recipe, backend, sandbox, only, registry_ref, partition, gpu_partition, time_limit, log_dir,
-                    transport_options(ca_file, insecure))
+                    shared_dir, transport_options(ca_file, insecure))
         return
     from exportctl.build.pipeline import build as run_build
     from exportctl.build.schedule import default_jobs

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 def build_slurm(recipe: Path, backend: str, sandbox: str, only: tuple[str, ...], registry_ref: str | None,
                 partition: str | None, gpu_partition: str | None, time_limit: str | None, log_dir: Path | None,
-                transport: TransportOptions) -> None:
+                shared_dir: Path | None, transport: TransportOptions) -> None:
     from exportctl.executors.cluster import build_on_slurm
     from exportctl.executors.slurm import SlurmOptions
     from exportctl.recipe.load import load_recipe
@@ -27,8 +27,10 @@ def build_slurm(recipe: Path, backend: str, sandbox: str, only: tuple[str, ...],
     loaded = load_recipe(recipe)
     store = open_store()
     opts = SlurmOptions(parse(registry_ref), backend, sandbox, log_dir or store.root / "exportctl" / "slurm",
-                        partition, gpu_partition, time_limit, transport)
-    runner = get_runner(backend, sandbox=sandbox)  # for cells the store has cached (no cell runs here)
+                        partition, gpu_partition, time_limit, transport,
+                        shared_dir=shared_dir.resolve() if shared_dir else None)
+    # Runs the demo checkpoint and the reference here (once, for every task), and assembles cached cells.
+    runner = get_runner(backend, sandbox=sandbox)
     with err().status("submitting", spinner="dots") as status:
         def report(step: str, msg: str) -> None:
             status.update(f"{step}: {msg}")

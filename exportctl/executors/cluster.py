@@ -1,7 +1,8 @@
 """A build whose cells run elsewhere (today: Slurm), finished here exactly as a one-machine build finishes.
 
 Plan first; cells the store already has are assembled from the action cache by the local pipeline (instant),
-the rest run remotely and come back as partial bundles; `bundle.merge` makes the one bundle a full local build
+the demo checkpoint and the reference are computed here once (the tasks get them with their inputs), the rest
+run remotely and come back as partial bundles; `bundle.merge` makes the one bundle a full local build
 makes, which is stored, recorded (which Slurm task built which cell, on which node) and pushed.
 """
 
@@ -13,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from exportctl import catalog, errors
-from exportctl.build.pipeline import Report, build
+from exportctl.build.events import ReportProgress
+from exportctl.build.pipeline import Report, build, prepare
 from exportctl.bundle.merge import merge
 from exportctl.bundle.read import read_bundle
 from exportctl.executors.slurm import SlurmOptions, run_cells
@@ -41,8 +43,12 @@ def build_on_slurm(recipe_file: Path, recipe: Recipe, store: Store, runner: Runn
     cached = [c.name for c in plan.cells if c.name not in {r.name for r in remote}]
     parts: dict[str, str] = {}
     tasks: list[dict[str, Any]] = []
-    if remote:
-        parts, tasks = run_cells(recipe_file, recipe, remote, store, opts, report)
+    reference: dict[str, Any] | None = None
+    if remote:  # the reference and demo checkpoint once, here; the tasks get them with the inputs
+        prepared = prepare(recipe, plan, store, runner, ReportProgress(report), toolchains=(plan.reference_toolchain,))
+        reference = {"cached": prepared.reference.cached, "seconds": prepared.reference.seconds,
+                     "demo_checkpoint": prepared.demo}
+        parts, tasks = run_cells(recipe_file, recipe, remote, store, opts, report, prepared.actions)
     digests = list(dict.fromkeys(parts.values()))
     if cached:  # from the action cache: no cell runs again
         digests.append(build(recipe, store, runner, report, only=tuple(cached)).digest)
@@ -50,6 +56,8 @@ def build_on_slurm(recipe_file: Path, recipe: Recipe, store: Store, runner: Runn
     store.add_run_record(digest, {"bundle": digest, "recipe": recipe.name, "executor": "slurm",
                                   "started": started.isoformat(), "finished": dt.datetime.now(dt.UTC).isoformat(),
                                   "registry": f"{opts.registry.host}/{opts.registry.repository}",
+                                  "shared_dir": str(opts.shared_dir) if opts.shared_dir else None,
+                                  "reference": reference,
                                   "cells": [*tasks, *({"cell": c, "cached": True} for c in cached)]})
     catalog.record(store, digest)
     failed = [c.name for c in read_bundle(store, digest).cells if c.status == "failed"]

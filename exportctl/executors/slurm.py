@@ -1,6 +1,7 @@
 """The Slurm executor: one array task per uncached cell, parts through an OCI registry, merged like `--only` parts.
 
-The coordinator (this module, on the submit host) plans, pushes the recipe's inputs as one artifact, submits one
+The coordinator (this module, on the submit host) plans, computes the demo checkpoint and the reference once,
+pushes them with the recipe's inputs as one artifact (or writes it to `--shared-dir`), submits one
 `sbatch --array` per resource class (GPU cells ask `--gres=gpu:1`, on `--gpu-partition` when given), polls
 `scontrol show job` with progress, pulls each task's partial bundle from the registry, merges them (a bundle is a
 pure function of its parts, so the digest is the one-machine build's), stores it, adds a run record naming every
@@ -12,18 +13,22 @@ filesystem; the CLI needs nothing shared but the registry).
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shlex
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from exportctl import errors, proc
-from exportctl.executors.inputs import push_inputs
-from exportctl.executors.task import error_for
+from exportctl.build.actions import ActionResult
+from exportctl.executors.inputs import action_layers, file_layers, push_inputs
+from exportctl.executors.shared import SharedDir
+from exportctl.executors.task import DONE_MARK, error_for
 from exportctl.plan.matrix import Cell
 from exportctl.registry.client import Registry
 from exportctl.registry.pull import pull
@@ -31,8 +36,11 @@ from exportctl.registry.reference import Reference
 from exportctl.registry.transport import TransportOptions
 
 Report = Callable[[str, str], None]
-TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED",
-            "BOOT_FAIL", "DEADLINE"}
+# Slurm job states in which a task will not run on, and what the scheduler did to those it ended itself.
+ENDED_BY_SLURM = {"TIMEOUT": "timed out", "DEADLINE": "missed its deadline", "CANCELLED": "was cancelled",
+                  "PREEMPTED": "was preempted", "NODE_FAIL": "lost its node", "BOOT_FAIL": "could not boot its node",
+                  "OUT_OF_MEMORY": "ran out of memory"}
+TERMINAL = {"COMPLETED", "FAILED", *ENDED_BY_SLURM}
 
 
 
@@ -47,6 +55,7 @@ class SlurmOptions:
     time_limit: str | None = None
     transport: TransportOptions = field(default_factory=TransportOptions)
     poll_seconds: float = 2.0
+    shared_dir: Path | None = None  # inputs through this directory (mounted on every node), not the registry
 
 
 @dataclass
@@ -59,6 +68,7 @@ class Task:
     node: str | None = None
     job_id: str | None = None
     seconds: str | None = None
+    slurm_exit: str | None = None  # Slurm's ExitCode, "code:signal" (a task killed for its time limit: 0:15)
 
     @property
     def log(self) -> str:
@@ -75,6 +85,8 @@ def _script(cells: list[Cell], inputs: str, opts: SlurmOptions) -> str:
     task = [sys.executable, "-m", "exportctl", "cell-task", "--inputs", inputs, "--cell", '"$cell"',
             "--part", f"{opts.registry.host}/{opts.registry.repository}:part-${{SLURM_ARRAY_JOB_ID}}-"
                       "${SLURM_ARRAY_TASK_ID}", "--backend", opts.backend, "--sandbox", opts.sandbox]
+    if opts.shared_dir is not None:
+        task += ["--shared-dir", shlex.quote(str(opts.shared_dir))]
     if opts.transport.ca_file:
         task += ["--ca-file", shlex.quote(str(opts.transport.ca_file))]
     if opts.transport.insecure:
@@ -106,21 +118,33 @@ def _fields(line: str) -> dict[str, str]:
     return dict(part.split("=", 1) for part in line.split() if "=" in part)
 
 
+def _indexes(array_task_id: str) -> list[int]:
+    """`3`, or a still-pending remainder of the array: `0-3`, `1,4-5`, `0-7%2` (at most 2 at once)."""
+    found: list[int] = []
+    for part in array_task_id.split("%")[0].split(","):
+        first, _, last = part.partition("-")
+        if first.isdigit() and (not last or last.isdigit()):
+            found += range(int(first), int(last or first) + 1)
+    return found
+
+
 def refresh(tasks: list[Task]) -> None:
-    """Update every task's state from `scontrol show job -o` (one line per array task once it started)."""
+    """Update every task's state from `scontrol show job -o`: one line per array task once it started, and one
+    for the remainder that has not (which a cancellation ends too)."""
     by_key = {(t.array_job, t.index): t for t in tasks}
     for array_job in sorted({t.array_job for t in tasks}):
         done = proc.run(["scontrol", "show", "job", "-o", array_job], env=slurm_env(), timeout=60)
         for line in done.output.splitlines():
             f = _fields(line)
-            index = f.get("ArrayTaskId", "")
-            if not index.isdigit() or (array_job, int(index)) not in by_key:
-                continue  # the still-pending remainder of the array ("0-3"): its tasks stay PENDING
-            task = by_key[(array_job, int(index))]
-            task.state, task.job_id = f.get("JobState", task.state), f.get("JobId")
-            task.node = f.get("NodeList") if f.get("NodeList") not in (None, "(null)") else task.node
-            task.exit_code = int(f.get("ExitCode", "0:0").split(":")[0])
-            task.seconds = f.get("RunTime")
+            for index in _indexes(f.get("ArrayTaskId", "")):
+                task = by_key.get((array_job, index))
+                if task is None:
+                    continue
+                task.state, task.job_id = f.get("JobState", task.state), f.get("JobId")
+                task.node = f.get("NodeList") if f.get("NodeList") not in (None, "(null)") else task.node
+                task.slurm_exit = f.get("ExitCode", "0:0")
+                task.exit_code = int(task.slurm_exit.split(":")[0])
+                task.seconds = f.get("RunTime")
 
 
 def wait(tasks: list[Task], opts: SlurmOptions, report: Report) -> None:
@@ -155,9 +179,11 @@ def check(tasks: list[Task], opts: SlurmOptions) -> None:
         if t.state == "COMPLETED" or (t.state == "FAILED" and t.exit_code == errors.VALIDATION_FAILED):
             continue
         where = f"Slurm task {t.array_job}_{t.index} ({t.cell})"
-        if t.state in ("CANCELLED", "TIMEOUT", "DEADLINE", "PREEMPTED", "NODE_FAIL", "BOOT_FAIL", "OUT_OF_MEMORY"):
-            what = {"TIMEOUT": "timed out (raise --time)", "CANCELLED": "was cancelled"}.get(t.state, t.state)
-            raise errors.ExportFailed(f"{where} {what}:\n{_tail(opts, t)}", hint=f"log: {opts.log_dir / t.log}")
+        if t.state in ENDED_BY_SLURM:  # the scheduler stopped it: not the cell's verdict, so exit 14
+            what = ENDED_BY_SLURM[t.state]
+            raise errors.RegistryError(f"{where} {what} after {t.seconds} (Slurm state {t.state}, exit code "
+                                       f"{t.slurm_exit}):\n{_tail(opts, t)}", hint=f"log: {opts.log_dir / t.log}"
+                                       + ("; raise --time" if t.state in ("TIMEOUT", "DEADLINE") else ""))
         raise error_for(t.exit_code or errors.EXPORT_FAILED, f"{where} failed with exit {t.exit_code}:\n"
                         f"{_tail(opts, t)}", hint=f"log: {opts.log_dir / t.log}")
 
@@ -171,19 +197,35 @@ def collect(tasks: list[Task], opts: SlurmOptions, store: Any) -> dict[str, str]
     return parts
 
 
-def task_record(t: Task, part: str | None) -> dict[str, Any]:
-    return {"cell": t.cell, "executor": "slurm", "slurm_job": t.job_id, "slurm_array_job": t.array_job,
-            "slurm_array_task": t.index, "node": t.node, "state": t.state, "exit_code": t.exit_code,
-            "run_time": t.seconds, "part": part, "log": t.log}
+def task_record(t: Task, part: str | None, opts: SlurmOptions) -> dict[str, Any]:
+    record = {"cell": t.cell, "executor": "slurm", "slurm_job": t.job_id, "slurm_array_job": t.array_job,
+              "slurm_array_task": t.index, "node": t.node, "state": t.state, "exit_code": t.exit_code,
+              "run_time": t.seconds, "part": part, "log": t.log}
+    with contextlib.suppress(OSError, ValueError, StopIteration):  # the task's closing record, from its log
+        line = next(x for x in (opts.log_dir / t.log).read_text(errors="replace").splitlines()
+                    if x.startswith(DONE_MARK))
+        done = json.loads(line[len(DONE_MARK):])
+        record.update({"reference_cached": done.get("reference_cached"),
+                       "checkpoint_cached": done.get("checkpoint_cached")})
+    return record
+
+
+def ship_inputs(recipe_file: Path, recipe: Any, store: Any, actions: Iterable[ActionResult],
+                opts: SlurmOptions) -> str:
+    """Push the inputs (and the prepared actions) where the tasks fetch them; returns what `--inputs` names."""
+    layers = file_layers(recipe_file, recipe) + action_layers(store, actions)
+    if opts.shared_dir is not None:
+        return push_inputs(SharedDir(opts.shared_dir), layers)
+    registry = Registry(Reference(opts.registry.host, opts.registry.repository), opts.transport)
+    return f"{opts.registry.host}/{opts.registry.repository}@{push_inputs(registry, layers)}"
 
 
 def run_cells(recipe_file: Path, recipe: Any, cells: list[Cell], store: Any, opts: SlurmOptions,
-              report: Report) -> tuple[dict[str, str], list[dict[str, Any]]]:
+              report: Report, actions: Iterable[ActionResult] = ()) -> tuple[dict[str, str], list[dict[str, Any]]]:
     """Submit `cells`, wait, check, pull: (cell -> part digest, one run-record entry per task)."""
-    registry = Registry(Reference(opts.registry.host, opts.registry.repository), opts.transport)
-    inputs_digest, _ = push_inputs(registry, recipe_file, recipe)
-    inputs = f"{opts.registry.host}/{opts.registry.repository}@{inputs_digest}"
-    report("inputs", f"pushed {inputs}")
+    inputs = ship_inputs(recipe_file, recipe, store, actions, opts)
+    report("inputs", f"{'wrote' if opts.shared_dir else 'pushed'} {inputs}"
+                     + (f" to {opts.shared_dir}" if opts.shared_dir else ""))
     tasks: list[Task] = []
     for gpu in (False, True):
         group = [c for c in cells if c.format.requires_gpu == gpu]
@@ -193,5 +235,4 @@ def run_cells(recipe_file: Path, recipe: Any, cells: list[Cell], store: Any, opt
     wait(tasks, opts, report)
     check(tasks, opts)
     parts = collect(tasks, opts, store)
-    return parts, [task_record(t, parts.get(t.cell)) for t in tasks]
-
+    return parts, [task_record(t, parts.get(t.cell), opts) for t in tasks]

@@ -124,18 +124,9 @@ class Registry:
             response.close()
             raise VerifyFailed(f"{what} ({digest}): the registry sends {declared} bytes, the descriptor says {size}",
                                hint="the descriptor's size or the registry lies; nothing was stored")
-        hasher, seen = hashlib.sha256(), 0
-        for chunk in iter_limited(response, size, f"{what} ({digest})"):
-            hasher.update(chunk)
-            seen += len(chunk)
+        for chunk in checked(iter_limited(response, size, f"{what} ({digest})"), digest, size, what):
             self.traffic.downloaded_bytes += len(chunk)
             yield chunk
-        if seen != size:
-            raise VerifyFailed(f"{what} ({digest}) is {seen} bytes, its descriptor says {size}",
-                               hint="nothing was stored; the registry served a truncated blob")
-        if f"sha256:{hasher.hexdigest()}" != digest:
-            raise VerifyFailed(f"{what} ({digest}) arrived with other bytes: they hash to sha256:{hasher.hexdigest()}",
-                               hint="nothing was stored; the registry or a proxy on the way changed the content")
 
     def referrers_api(self, digest: str) -> list[dict[str, Any]] | None:
         """The OCI 1.1 referrers API's list for `digest`; None where the registry has no such API."""
@@ -146,6 +137,22 @@ class Registry:
             return None
         raw = b"".join(iter_limited(response, MAX_MANIFEST, f"the referrers of {digest}"))
         return _manifests_of(raw, f"the referrers list of {digest}")
+
+
+def checked(chunks: Iterator[bytes], digest: str, size: int, what: str) -> Iterator[bytes]:
+    """`chunks` passed through, hashed and counted: exit 7 at the end if they are not `size` bytes of `digest`."""
+    hasher, seen = hashlib.sha256(), 0
+    for chunk in chunks:
+        hasher.update(chunk)
+        seen += len(chunk)
+        yield chunk
+    if seen != size:
+        raise VerifyFailed(f"{what} ({digest}) is {seen} bytes, its descriptor says {size}",
+                           hint="nothing was stored; the source served a truncated blob")
+    if f"sha256:{hasher.hexdigest()}" != digest:
+        raise VerifyFailed(f"{what} ({digest}) arrived with other bytes: they hash to sha256:{hasher.hexdigest()}",
+                           hint="nothing was stored; the registry, the shared directory or a proxy on the way "
+                                "changed the content")
 
 
 def _manifests_of(raw: bytes, what: str) -> list[dict[str, Any]]:

@@ -135,16 +135,33 @@ class Transport:
 
     def _token(self, challenge: Any, basic: str | None) -> str:
         """oras-py's token exchange with the challenge's realm/service/scope, using our session and trust."""
+        from urllib.parse import urlsplit
+
         from oras.auth import get_auth_backend
 
+        realm = str(challenge.realm or "")
+        where = urlsplit(realm)
+        if where.scheme != "https" and not self.options.insecure and not Reference(
+                where.netloc or "?", "r").loopback:  # credentials never travel in the clear off this machine
+            raise RegistryError(f"{self.ref.host} sends clients for tokens to {realm or 'no realm'}, which is not "
+                                "HTTPS", hint="fix the registry's token realm, or pass --insecure to send anyway")
         backend = get_auth_backend("token", self.session, insecure=self.scheme == "http", tls_verify=self.verify)
         if basic is not None:
             backend._basic_auth = basic
-        token = backend.request_token(challenge) if basic is not None else backend.request_anonymous_token(challenge)
+        try:
+            token = (backend.request_token(challenge) if basic is not None
+                     else backend.request_anonymous_token(challenge))
+        except (requests.exceptions.RequestException, ValueError) as e:  # unreachable, or an answer that is not JSON
+            raise RegistryError(f"{self.ref.host}: its token service {realm} failed ({_first_line(e)})",
+                                hint="check that the token service is reachable from here") from None
         if not token:
-            raise RegistryError(f"{self.ref.host}: the token service {challenge.realm} gave no token "
-                                f"for {challenge.scope or 'this registry'}",
-                                hint="check the credentials `docker login` stored for this registry")
+            scope = challenge.scope or "this registry"
+            if basic is None:
+                raise RegistryError(f"{self.ref.host}: its token service {realm} gives no anonymous token for {scope}",
+                                    hint="run `docker login` (or write ~/.docker/config.json / $DOCKER_CONFIG)")
+            raise RegistryError(f"{self.ref.host}: its token service {realm} refused the Docker config's "
+                                f"credentials for {scope}",
+                                hint="check the user and password `docker login` stored for this registry")
         return str(token)
 
 

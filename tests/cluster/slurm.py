@@ -10,51 +10,19 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from exportctl import proc
+from tests import services
 
 PACKAGES = {"slurmctld": "slurmctld", "slurmd": "slurmd", "sbatch": "slurm-client", "munged": "munge"}
 
 
 def ensure_packages() -> str | None:
-    missing = sorted({pkg for program, pkg in PACKAGES.items() if shutil.which(program) is None})
-    if not missing:
-        return None
-    if os.geteuid() != 0:
-        return f"slurm tier: {', '.join(missing)} missing and only root can apt-get install them"
-    env = proc.clean_env({"DEBIAN_FRONTEND": "noninteractive"})
-    if proc.run(["apt-get", "install", "-y", "--no-install-recommends", *missing], env=env,
-                timeout=1800).returncode != 0:
-        proc.run(["apt-get", "update"], env=env, timeout=600)
-        done = proc.run(["apt-get", "install", "-y", "--no-install-recommends", *missing], env=env, timeout=1800)
-        if done.returncode != 0:
-            return f"slurm tier: apt-get install failed:\n{done.tail(10)}"
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _stop(pidfile: Path) -> None:
-    if not pidfile.is_file():
-        return
-    pid = int(pidfile.read_text().strip() or 0)
-    if pid <= 0:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-        for _ in range(100):
-            os.kill(pid, 0)
-            time.sleep(0.1)
-        os.kill(pid, signal.SIGKILL)
+    return services.ensure_packages("slurm tier", PACKAGES)
 
 
 @contextlib.contextmanager
@@ -71,7 +39,7 @@ def munge() -> Iterator[None]:
     try:
         yield
     finally:
-        _stop(run_dir / "munged.pid")
+        services.stop(run_dir / "munged.pid")
 
 
 @contextlib.contextmanager
@@ -82,7 +50,7 @@ def cluster(root: Path) -> Iterator[dict[str, str]]:
     conf = root / "slurm.conf"
     conf.write_text("\n".join([
         "ClusterName=exportctl-test", f"SlurmctldHost={host}(127.0.0.1)", "SlurmUser=root", "SlurmdUser=root",
-        f"SlurmctldPort={_free_port()}", f"SlurmdPort={_free_port()}", "AuthType=auth/munge",
+        f"SlurmctldPort={services.free_port()}", f"SlurmdPort={services.free_port()}", "AuthType=auth/munge",
         f"StateSaveLocation={root / 'state'}", f"SlurmdSpoolDir={root / 'spool'}",
         f"SlurmctldPidFile={root / 'slurmctld.pid'}", f"SlurmdPidFile={root / 'slurmd.pid'}",
         f"SlurmctldLogFile={root / 'slurmctld.log'}", f"SlurmdLogFile={root / 'slurmd.log'}",
@@ -109,5 +77,5 @@ def cluster(root: Path) -> Iterator[dict[str, str]]:
                 time.sleep(0.5)
             yield {"SLURM_CONF": str(conf)}
         finally:
-            _stop(root / "slurmd.pid")
-            _stop(root / "slurmctld.pid")
+            services.stop(root / "slurmd.pid")
+            services.stop(root / "slurmctld.pid")

@@ -13,13 +13,23 @@ import pytest
 
 from tests.conftest import exportctl
 
-from . import service
+from . import service, tokens
 
 
 @pytest.fixture(scope="session")
 def tls_registry(registry_tools: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[service.Service]:
     with service.registry(tmp_path_factory.mktemp("registry-tls"), tls=True) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def token_registry(registry_tools: None, tmp_path_factory: pytest.TempPathFactory,
+                   ) -> Iterator[tuple[service.Service, tokens.TokenService]]:
+    """A registry that wants Bearer tokens, and the token service that issues them (to USER/PASSWORD only)."""
+    root = tmp_path_factory.mktemp("registry-token")
+    with tokens.token_service(root, service.USER, service.PASSWORD) as issuer, \
+            service.registry(root, token=issuer) as running:
+        yield running, issuer
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,9 @@
 """A tampering registry: a tiny HTTP proxy on 127.0.0.1 in front of a real registry that changes what it serves.
 
 Modes: `flip` flips one byte in every blob body larger than 1 KiB (same length, other bytes); `bloat` serves
-every manifest padded past 4 MiB; `shrink` advertises and serves one byte less of every such blob.
+every manifest padded past 4 MiB; `shrink` advertises and serves one byte less of every such blob; `stall`
+holds every download (GET of a manifest or blob) until the proxy closes, as a registry that stopped answering
+mid-transfer does: uploads and pings still pass (the Slurm tier's cancel and time-limit tests).
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import requests
 
 
-def _handler(upstream: str, mode: str) -> type[BaseHTTPRequestHandler]:
+def _handler(upstream: str, mode: str, closing: threading.Event) -> type[BaseHTTPRequestHandler]:
     class Tamper(BaseHTTPRequestHandler):
         def log_message(self, *args: object) -> None:  # quiet: pytest shows failures, not traffic
             pass
 
         def _forward(self) -> None:
+            if mode == "stall" and self.command == "GET" and ("/manifests/" in self.path or "/blobs/" in self.path):
+                closing.wait(timeout=1800)
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else None
             headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
@@ -49,12 +53,14 @@ def _handler(upstream: str, mode: str) -> type[BaseHTTPRequestHandler]:
 
 @contextlib.contextmanager
 def tampering(upstream: str, mode: str) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(upstream, mode))
+    closing = threading.Event()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(upstream, mode, closing))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         yield f"127.0.0.1:{server.server_address[1]}"
     finally:
+        closing.set()
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)

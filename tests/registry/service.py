@@ -1,17 +1,14 @@
 """A real OCI registry for the registry tier: Debian's docker-registry (CNCF distribution 2.8) on 127.0.0.1.
 
 Installed with apt when missing (as root), started in its own session with its pid written to a file, stopped
-by that pid. The TLS variant gets a CA and a server certificate made here and an htpasswd (bcrypt) user.
+by that pid (tests/services.py). The TLS variant gets a CA and a server certificate made here and an htpasswd
+(bcrypt) user; the token variant sends clients to a token service (tests/registry/tokens.py) for Bearer tokens.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
-import shutil
-import signal
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +16,10 @@ from pathlib import Path
 
 import requests
 
-from exportctl import proc
+from tests import services
+
+from . import tokens
+from .tokens import TokenService
 
 PACKAGES = {"docker-registry": "docker-registry", "skopeo": "skopeo"}
 USER, PASSWORD = "ci-publisher", "s3cret-registry-pass"
@@ -34,24 +34,7 @@ class Service:
 
 def ensure_packages() -> str | None:
     """None when the programs are there (installed now if needed), else why they cannot be."""
-    missing = sorted({pkg for program, pkg in PACKAGES.items() if shutil.which(program) is None})
-    if not missing:
-        return None
-    if os.geteuid() != 0:
-        return f"registry tier: {', '.join(missing)} missing and only root can apt-get install them"
-    env = proc.clean_env({"DEBIAN_FRONTEND": "noninteractive"})
-    if proc.run(["apt-get", "install", "-y", "--no-install-recommends", *missing], env=env).returncode != 0:
-        proc.run(["apt-get", "update"], env=env, timeout=600)
-        done = proc.run(["apt-get", "install", "-y", "--no-install-recommends", *missing], env=env, timeout=1800)
-        if done.returncode != 0:
-            return f"registry tier: apt-get install {' '.join(missing)} failed:\n{done.tail(10)}"
-    return None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return services.ensure_packages("registry tier", PACKAGES)
 
 
 def make_ca(directory: Path) -> tuple[Path, Path, Path]:
@@ -88,12 +71,13 @@ def make_ca(directory: Path) -> tuple[Path, Path, Path]:
 
 
 @contextlib.contextmanager
-def registry(root: Path, tls: bool = False) -> Iterator[Service]:
-    """A docker-registry on 127.0.0.1 (with TLS + htpasswd when `tls`), stopped by pid afterwards."""
+def registry(root: Path, tls: bool = False, token: TokenService | None = None) -> Iterator[Service]:
+    """A docker-registry on 127.0.0.1 (with TLS + htpasswd when `tls`; Bearer tokens from `token`'s service when
+    given), stopped by pid afterwards."""
     import bcrypt
 
     root.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = services.free_port()
     lines = ["version: 0.1", "log: {level: warn}", f"storage: {{filesystem: {{rootdirectory: {root / 'data'}}}, "
              "delete: {enabled: true}}", "http:", f"  addr: 127.0.0.1:{port}"]
     ca_file = None
@@ -103,18 +87,18 @@ def registry(root: Path, tls: bool = False) -> Iterator[Service]:
         hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=5)).decode()
         (root / "htpasswd").write_text(f"{USER}:{hashed}\n")
         lines += ["auth:", "  htpasswd:", "    realm: exportctl-test", f"    path: {root / 'htpasswd'}"]
+    elif token is not None:
+        lines += ["auth:", "  token:", f"    realm: {token.realm}", f"    service: {tokens.SERVICE}",
+                  f"    issuer: {tokens.ISSUER}", f"    rootcertbundle: {token.rootcertbundle}"]
     (root / "config.yml").write_text("\n".join(lines) + "\n")
     pidfile, log = root / "registry.pid", root / "registry.log"
-    script = 'echo $$ >"$0"; log=$1; shift; exec "$@" >"$log" 2>&1'  # the pid is the registry's own (exec)
-    started = proc.run(["setsid", "-f", "sh", "-c", script, str(pidfile), str(log),
-                        "docker-registry", "serve", str(root / "config.yml")], env=proc.clean_env())
-    assert started.returncode == 0, started.output
+    services.spawn(["docker-registry", "serve", str(root / "config.yml")], pidfile, log)
     service = Service(f"127.0.0.1:{port}", root, ca_file)
     try:
         _wait(service, log)
         yield service
     finally:
-        _stop(pidfile)
+        services.stop(pidfile)
 
 
 def _wait(service: Service, log: Path) -> None:
@@ -126,17 +110,3 @@ def _wait(service: Service, log: Path) -> None:
             return
         time.sleep(0.2)
     raise RuntimeError(f"docker-registry did not answer on {service.host}:\n{log.read_text()[-2000:]}")
-
-
-def _stop(pidfile: Path) -> None:
-    for _ in range(50):
-        if pidfile.is_file() and pidfile.read_text().strip():
-            break
-        time.sleep(0.1)
-    pid = int(pidfile.read_text().strip())
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-        for _ in range(100):
-            os.kill(pid, 0)
-            time.sleep(0.1)
-        os.kill(pid, signal.SIGKILL)

@@ -8,12 +8,14 @@ import os
 from pathlib import Path
 
 import pytest
+import requests
 
 from exportctl import errors, proc
 from exportctl.canonical import canonical_json
 from exportctl.registry.client import Registry
 from exportctl.registry.reference import parse
 from exportctl.store import mediatypes as mt
+from tests import services
 from tests.conftest import exportctl
 
 from . import service
@@ -119,7 +121,44 @@ def test_a_manifest_that_lies_is_refused(plain_registry, signed_bundle, tmp_path
 
 
 def test_no_registry_answers(tmp_path, signed_bundle):
-    port = service.free_port()
+    port = services.free_port()
     done = exportctl("push", signed_bundle["digest"], f"127.0.0.1:{port}/x/y:z", store=signed_bundle["store"],
                      check=False, env={"HOME": os.environ.get("HOME", "/root")})
     assert done.returncode == errors.REGISTRY_ERROR and "Traceback" not in done.stderr
+
+
+def test_bearer_tokens_from_a_token_service_with_docker_config_credentials(token_registry, signed_bundle, tmp_path):
+    """distribution 2.8 with `auth: token`: push and pull get their tokens with the Docker config's credentials;
+    no credentials, or a wrong password, exit 14 naming the registry; the password is never printed."""
+    registry, issuer = token_registry
+    store, digest = signed_bundle["store"], signed_bundle["digest"]
+    ref = f"{registry.host}/tokens/quickstart:v1"
+    # The registry itself wants a token (not only our client's choice): its challenge names the realm.
+    challenge = requests.get(f"http://{registry.host}/v2/tokens/quickstart/manifests/v1", timeout=10)
+    assert challenge.status_code == 401 and issuer.realm in challenge.headers["WWW-Authenticate"]
+
+    anonymous = exportctl("push", digest, ref, store=store, check=False, env={"DOCKER_CONFIG": str(tmp_path)})
+    assert anonymous.returncode == errors.REGISTRY_ERROR and registry.host in anonymous.stderr, anonymous.stderr
+
+    creds = docker_config(tmp_path / "docker", registry.host, service.USER, service.PASSWORD)
+    pushed_run = exportctl("push", digest, ref, "--json", store=store, env=creds)
+    pushed = json.loads(pushed_run.stdout)
+    assert pushed["reference"] == f"{registry.host}/tokens/quickstart@{digest}" and len(pushed["referrers"]) == 2
+    pulled_run = exportctl("pull", ref, "--json", store=tmp_path / "pulled", env=creds)
+    pulled = json.loads(pulled_run.stdout)
+    assert pulled["bundle"] == digest and sorted(pulled["referrers"]) == sorted(pushed["referrers"])
+    exportctl("verify", digest, "--key", signed_bundle["public"], store=tmp_path / "pulled")
+    granted = [scope for r in issuer.requests if r["granted"] for scope in r["scopes"]]  # type: ignore[attr-defined]
+    assert any(s.startswith("repository:tokens/quickstart:") and "push" in s for s in granted), issuer.requests
+    assert any(s == "repository:tokens/quickstart:pull" for s in granted), issuer.requests
+
+    wrong = docker_config(tmp_path / "wrong", registry.host, service.USER, "not-the-password-42")
+    refused = exportctl("pull", ref, store=tmp_path / "refused", env=wrong, check=False)
+    assert refused.returncode == errors.REGISTRY_ERROR, refused.stderr
+    assert registry.host in refused.stderr and "Traceback" not in refused.stderr
+    assert _bundles(tmp_path / "refused") == []
+    secrets = [service.PASSWORD, "not-the-password-42",
+               *(json.loads((tmp_path / d / "config.json").read_text())["auths"][registry.host]["auth"]
+                 for d in ("docker", "wrong"))]  # the base64 user:password of each Docker config too
+    for done in (anonymous, pushed_run, pulled_run, refused):
+        assert not [s for s in secrets if s in done.stdout + done.stderr]

@@ -71,7 +71,8 @@ def test_help_lists_every_command_of_the_readme() -> None:
     table = readme.split("## Commands", 1)[1].split("\n## ", 1)[0]
     documented = re.findall(r"^\| `exportctl ([\w-]+)", table, flags=re.M)
     listed = re.findall(r"^  (\w[\w-]*) ", exportctl("--help").stdout, flags=re.M)
-    assert len(documented) >= 17 and sorted(documented) == sorted(listed)
+    # A group's subcommands (`ci github`, `ci k8s`) each have their row; --help lists the group once.
+    assert len(documented) >= 17 and sorted(set(documented)) == sorted(listed)
 
 
 def test_ctrl_c_exits_130_through_the_one_exit_path() -> None:
