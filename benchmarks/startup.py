@@ -48,6 +48,14 @@ def store_for(scratch: Path, bundles: int) -> Path:
     return root / "store"
 
 
+def bytecode_env(scratch: Path, compiled: bool = True) -> dict[str, str]:
+    """This environment, with bytecode as an installed tool has it (`compiled`), or with none at all."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
+    if compiled:
+        return {**env, "PYTHONPYCACHEPREFIX": str(scratch / "pycache")}
+    return {**env, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": str(scratch / "no-pycache")}
+
+
 def _drain(fd: int) -> None:
     try:
         while os.read(fd, 1 << 16):
@@ -93,10 +101,8 @@ def main() -> None:
     args = parser.parse_args()
     store = store_for(args.dir, args.bundles)
     script = str(Path(sys.executable).parent / "exportctl")
-    base = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
-    base["EXPORTCTL_STORE"] = str(store)
-    warm = {**base, "PYTHONPYCACHEPREFIX": str(args.dir / "pycache")}
-    cold = {**base, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": str(args.dir / "no-pycache")}
+    warm = {**bytecode_env(args.dir), "EXPORTCTL_STORE": str(store)}
+    cold = {**bytecode_env(args.dir, compiled=False), "EXPORTCTL_STORE": str(store)}
     commands: list[tuple[str, list[str], bool]] = [
         ("python -c pass", [sys.executable, "-c", "pass"], False),
         ("python -c 'import click'", [sys.executable, "-c", "import click"], False),

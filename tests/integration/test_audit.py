@@ -56,7 +56,7 @@ def test_flipping_any_byte_fails_both_verifiers(signed: dict) -> None:
     """Every file of the export: first, middle and last byte; the small JSON files at 16 spread positions."""
     import model_signing
 
-    from exportctl.trust.signers import layout_hashing
+    from exportctl.trust.layout_hashing import layout_hashing
     from exportctl.trust.verify import verify_layout
 
     layout, public, signature = signed["layout"], signed["public"], signed["signature"]
