@@ -70,6 +70,15 @@ def sandbox_option(help_text: str | None = None) -> Callable[[F], F]:
                         help=help_text)
 
 
+def parallel_options(command: F) -> F:
+    """-j/--jobs and --memory-budget: how many cells run at once (`build`, and `rebuild --check` alike)."""
+    command = click.option("--memory-budget", type=click.IntRange(min=1), default=None, metavar="MIB",
+                           help="Memory the running cells may use together (default: the memory available now).",
+                           )(command)
+    return click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+                        help="Cells run at once (default: the number of cores).")(command)
+
+
 def open_store(create: bool = True) -> Store:
     from exportctl.store.layout import Store, default_store_root
 

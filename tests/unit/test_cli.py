@@ -150,3 +150,14 @@ def test_version_is_answered_before_click_with_click_s_words(tmp_path: Path) -> 
             "print('click' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout == f"exportctl, version {__version__}\nFalse\n"
+
+
+def test_rebuild_check_takes_build_s_parallel_options(tmp_path: Path) -> None:
+    from exportctl.cli import main
+
+    ctx = click.Context(main)
+    options = {name: {p.name: (p.opts, p.default, repr(p.type)) for p in main.get_command(ctx, name).params  # type: ignore[union-attr]
+                      if p.name in ("jobs", "memory_budget")} for name in ("build", "rebuild")}
+    assert options["build"] == options["rebuild"] and set(options["rebuild"]) == {"jobs", "memory_budget"}
+    done = exportctl("rebuild", "sha256:" + "0" * 64, "--check", "-j", "0", store=tmp_path / "s", check=False)
+    assert done.returncode == errors.CONFIG_ERROR and "--jobs" in done.stderr
