@@ -5,13 +5,18 @@ Everything that is hashed goes through here, so that "same inputs give the same 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import json
+import os
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 DIGEST_ALGORITHM = "sha256"
-_CHUNK = 1 << 20
+_CHUNK = 8 << 20
 
 
 def canonical_json(value: Any) -> bytes:
@@ -30,11 +35,64 @@ def digest_bytes(data: bytes) -> str:
 
 
 def digest_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return f"{DIGEST_ALGORITHM}:{h.hexdigest()}"
+    with open(path, "rb", buffering=0) as f:
+        before = os.fstat(f.fileno())
+        # Large reads into one buffer: reading and hashing release the GIL, and each chunk gets it back once,
+        # so a thread that imports beside the hashing (verify.py) slows it little.
+        expected = before.st_size if stat.S_ISREG(before.st_mode) else _CHUNK  # a pipe says 0
+        buffer = bytearray(min(max(expected, 1 << 12), _CHUNK))
+        view, hasher = memoryview(buffer), hashlib.sha256()
+        while size := f.readinto(buffer):
+            hasher.update(view[:size])
+        digest = f"{DIGEST_ALGORITHM}:{hasher.hexdigest()}"
+        after = os.fstat(f.fileno())
+    if (ledger := _LEDGER.get()) is not None and _version(before) == _version(after):
+        ledger.seen[(before.st_dev, before.st_ino)] = (_version(before), digest)
+    return digest
+
+
+def _version(st: os.stat_result) -> tuple[int, int]:
+    # Not ctime: making a hard link changes it, and verify hashes store blobs, then links them into a layout.
+    return st.st_size, st.st_mtime_ns
+
+
+class HashLedger:
+    """The digests of the files `digest_file` hashed while this ledger was open (see `hash_ledger`).
+
+    One check that needs the same bytes hashed twice (verify re-hashes a bundle's blobs, then model-signing
+    hashes the layout they are hard-linked into to check its signature) asks `known(path)` and reads them once.
+    Files are known by identity (device, inode) and version (size, mtime), so a file written since, or one this
+    ledger never saw, is unknown and gets hashed.
+    """
+
+    def __init__(self) -> None:
+        self.seen: dict[tuple[int, int], tuple[tuple[int, int], str]] = {}
+
+    def known(self, path: Path) -> str | None:
+        """`sha256:<hex>` of `path` if this ledger hashed that very file as it is now, else None."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        entry = self.seen.get((st.st_dev, st.st_ino))
+        return entry[1] if entry is not None and entry[0] == _version(st) else None
+
+
+@contextlib.contextmanager
+def hash_ledger() -> Iterator[HashLedger]:
+    """The ledger open in this context (an outer check's), or a new one for the block."""
+    if (current := _LEDGER.get()) is not None:
+        yield current
+        return
+    ledger = HashLedger()
+    token = _LEDGER.set(ledger)
+    try:
+        yield ledger
+    finally:
+        _LEDGER.reset(token)
+
+
+_LEDGER: contextvars.ContextVar[HashLedger | None] = contextvars.ContextVar("exportctl_hash_ledger", default=None)
 
 
 def digest_value(value: Any) -> str:

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from exportctl.bundle.read import read_bundle
 from exportctl.canonical import digest_bytes
 from exportctl.errors import ExportctlError, StoreError
 from exportctl.store import mediatypes as mt
@@ -67,6 +66,8 @@ def _connect(store: Store) -> Iterator[sqlite3.Connection]:
 
 
 def _add_bundle(con: sqlite3.Connection, store: Store, digest: str) -> None:
+    from exportctl.bundle.read import read_bundle  # only when the index is behind: `ls` answers without it
+
     info = read_bundle(store, digest)
     runs = store.run_records(digest)
     created = runs[0].get("started") if runs else None

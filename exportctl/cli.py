@@ -2,10 +2,12 @@
 
 Commands live in `exportctl/commands/` (one module each) and raise typed errors from `errors.py`; this module
 alone turns an error into a message, a hint and the process exit code (the README's exit-code table).
+A command's module is imported only when that command runs (or `--help` lists it): start-up pays for one.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from typing import Any, NoReturn
@@ -13,32 +15,6 @@ from typing import Any, NoReturn
 import click
 
 from exportctl import __version__, errors
-from exportctl.commands import (
-    audit,
-    base_image,
-    build,
-    cat,
-    cell_task,
-    ci,
-    diff,
-    doctor,
-    export,
-    fsck,
-    gc,
-    index,
-    keygen,
-    ls,
-    merge,
-    plan,
-    pull,
-    push,
-    rebuild,
-    render,
-    schema,
-    show,
-    sign,
-    verify,
-)
 from exportctl.commands.common import Settings, err, json_option, store_option
 
 
@@ -58,7 +34,27 @@ def fail(ctx: click.Context, error: errors.ExportctlError) -> NoReturn:
 
 
 class ExportctlGroup(click.Group):
-    """The group whose `invoke` wraps every command: the one place where failures become exit codes."""
+    """The group whose `invoke` wraps every command: the one place where failures become exit codes.
+
+    `lazy_commands` maps a command's name to "module:function" in `exportctl.commands`; the module is imported
+    the first time click asks for that command, so `exportctl ls` never imports what `build` needs.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands: dict[str, str] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy_commands:
+            module, function = self.lazy_commands[cmd_name].split(":")
+            command = getattr(importlib.import_module(f"exportctl.commands.{module}"), function)
+            if command.name != cmd_name:  # the table and the decorator must agree, or help and dispatch differ
+                raise RuntimeError(f"exportctl.commands.{module}:{function} is {command.name!r}, not {cmd_name!r}")
+            self.add_command(command)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -80,31 +76,30 @@ def main() -> None:
     """Reproducible, hermetic builds of model exports into a content-addressed store."""
 
 
-COMMANDS = (  # the README's "Commands" table, in its order; one line each
-    build.build,
-    render.render,
-    plan.plan,
-    ls.list_bundles,
-    verify.verify,
-    export.export_bundle,
-    keygen.keygen,
-    sign.sign,
-    audit.audit,
-    diff.diff,
-    rebuild.rebuild,
-    index.index_command,
-    merge.merge,
-    push.push,
-    pull.pull,
-    show.show,
-    cat.cat_blob,
-    schema.schema,
-    doctor.doctor,
-    base_image.base_image,
-    gc.gc,
-    fsck.fsck,
-    ci.ci,
-    cell_task.cell_task,  # hidden: what a Slurm array task runs
+COMMANDS = (  # the README's "Commands" table, in its order; one line each: name, module:function in commands/
+    ("build", "build:build"),
+    ("render", "render:render"),
+    ("plan", "plan:plan"),
+    ("ls", "ls:list_bundles"),
+    ("verify", "verify:verify"),
+    ("export", "export:export_bundle"),
+    ("keygen", "keygen:keygen"),
+    ("sign", "sign:sign"),
+    ("audit", "audit:audit"),
+    ("diff", "diff:diff"),
+    ("rebuild", "rebuild:rebuild"),
+    ("index", "index:index_command"),
+    ("merge", "merge:merge"),
+    ("push", "push:push"),
+    ("pull", "pull:pull"),
+    ("show", "show:show"),
+    ("cat", "cat:cat_blob"),
+    ("schema", "schema:schema"),
+    ("doctor", "doctor:doctor"),
+    ("base-image", "base_image:base_image"),
+    ("gc", "gc:gc"),
+    ("fsck", "fsck:fsck"),
+    ("ci", "ci:ci"),
+    ("cell-task", "cell_task:cell_task"),  # hidden: what a Slurm array task runs
 )
-for _command in COMMANDS:
-    main.add_command(_command)
+main.lazy_commands.update(COMMANDS)

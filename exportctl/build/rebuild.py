@@ -99,9 +99,12 @@ def compare(a: BundleInfo, b: BundleInfo) -> list[dict[str, Any]]:
 
 
 def rebuild_check(store: Store, ref_text: str, *, checkpoint: Path | None = None, inputs: Path | None = None,
-                  backend: str = "local", sandbox: str = "auto", keep: Path | None = None,
+                  backend: str = "local", sandbox: str = "auto", jobs: int | None = None,
+                  memory_budget_mib: int | None = None, keep: Path | None = None,
                   report: Callable[[str, str], None] = lambda step, msg: None) -> dict[str, Any]:
+    """`jobs` (default: the cores) and `memory_budget_mib` schedule the cells as `build` does."""
     from exportctl.build.pipeline import build
+    from exportctl.build.schedule import default_jobs
     from exportctl.recipe.load import parse_recipe
     from exportctl.runners import get_runner
 
@@ -118,7 +121,8 @@ def rebuild_check(store: Store, ref_text: str, *, checkpoint: Path | None = None
         recipe = parse_recipe(canonical_json(recipe_data).decode(), source=f"{short(digest)}:recipe.json",
                               base_dir=workdir / "inputs")
         scratch_store = Store.open(workdir / "store")
-        outcome = build(recipe, scratch_store, get_runner(backend, sandbox=sandbox), report)
+        outcome = build(recipe, scratch_store, get_runner(backend, sandbox=sandbox), report,
+                        jobs=jobs or default_jobs(), memory_budget_mib=memory_budget_mib)
         rebuilt = read_bundle(scratch_store, outcome.digest)
         cells = compare(info, rebuilt)
     identical = all(c["identical"] for c in cells) and rebuilt.checkpoint == info.checkpoint

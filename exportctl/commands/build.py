@@ -13,6 +13,7 @@ from exportctl.commands.common import (
     json_option,
     open_store,
     out,
+    parallel_options,
     recipe_argument,
     sandbox_option,
     store_option,
@@ -30,10 +31,7 @@ from exportctl.runners import BACKENDS
 @click.option("--require-isolation", is_flag=True, envvar="EXPORTCTL_REQUIRE_ISOLATION", show_envvar=True,
               help="Refuse (exit 4) to build with degraded isolation (unshare or none).")
 @click.option("--only", multiple=True, metavar="FORMAT[/PRECISION]", help="Build only these cells (repeatable).")
-@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
-              help="Cells run at once (default: the number of cores).")
-@click.option("--memory-budget", type=click.IntRange(min=1), default=None, metavar="MIB",
-              help="Memory the running cells may use together (default: the memory available now).")
+@parallel_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress, only warnings and the result.")
 @click.option("-v", "--verbose", is_flag=True, help="Also stream every cell's output.")
 @click.option("--sign-key", type=click.Path(path_type=Path), default=None, help="Sign the bundle with this key.")

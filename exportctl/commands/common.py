@@ -70,6 +70,15 @@ def sandbox_option(help_text: str | None = None) -> Callable[[F], F]:
                         help=help_text)
 
 
+def parallel_options(command: F) -> F:
+    """-j/--jobs and --memory-budget: how many cells run at once (`build`, and `rebuild --check` alike)."""
+    command = click.option("--memory-budget", type=click.IntRange(min=1), default=None, metavar="MIB",
+                           help="Memory the running cells may use together (default: the memory available now).",
+                           )(command)
+    return click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+                        help="Cells run at once (default: the number of cores).")(command)
+
+
 def open_store(create: bool = True) -> Store:
     from exportctl.store.layout import Store, default_store_root
 
@@ -100,3 +109,19 @@ def emit(data: Any, render: Callable[[], None]) -> None:
         state.emitted = True
     else:
         render()
+
+
+def print_columns(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """An aligned table in plain text on stdout (bold header on a terminal), whole values and one line a row.
+
+    For listings that grow with the store (`ls`): rich measures and wraps every cell, which on 1 000 rows costs
+    more than the command's start-up, and at 80 columns it cut digests to `sha256:5fba…`, which no one can copy.
+    """
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    click.echo(click.style(line(headers), bold=True))  # click drops the style when stdout is not a terminal
+    if rows:
+        click.echo("\n".join(line(r) for r in rows))

@@ -7,7 +7,7 @@ import datetime as dt
 import click
 
 from exportctl import errors
-from exportctl.commands.common import emit, json_option, open_store, out, store_option
+from exportctl.commands.common import emit, json_option, open_store, print_columns, store_option
 
 
 def _since(value: str | None) -> str | None:
@@ -32,19 +32,13 @@ def _since(value: str | None) -> str | None:
 @json_option
 def list_bundles(checkpoint: str | None, fmt: str | None, since: str | None, signed_by: str | None) -> None:
     """List the bundles in the store (answered from the store's index, which follows the store)."""
-    from rich.table import Table
-
     from exportctl import catalog
 
     rows = catalog.query(open_store(), checkpoint=checkpoint, fmt=fmt, since=_since(since), signed_by=signed_by)
 
     def render() -> None:
-        table = Table(title="bundles")
-        for col in ("bundle", "recipe", "cells", "status", "built", "signed by"):
-            table.add_column(col)
-        for r in rows:
-            table.add_row(r["bundle"], r["name"] or "?", ", ".join(r["cells"]), ", ".join(r["status"]),
-                          (r["created"] or "?")[:19], ", ".join(r["signed_by"]) or "-")
-        out().print(table)
+        print_columns(("bundle", "recipe", "cells", "status", "built", "signed by"),
+                      [(r["bundle"], r["name"] or "?", ",".join(r["cells"]), ",".join(r["status"]),
+                        (r["created"] or "?")[:19], ",".join(r["signed_by"]) or "-") for r in rows])
 
     emit(rows, render)

@@ -7,7 +7,16 @@ from pathlib import Path
 import click
 
 from exportctl import errors
-from exportctl.commands.common import emit, err, json_option, open_store, out, sandbox_option, store_option
+from exportctl.commands.common import (
+    emit,
+    err,
+    json_option,
+    open_store,
+    out,
+    parallel_options,
+    sandbox_option,
+    store_option,
+)
 from exportctl.commands.remote import is_reference, pull_into, registry_options
 
 
@@ -19,13 +28,15 @@ from exportctl.commands.remote import is_reference, pull_into, registry_options
 @click.option("--inputs", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Directory with the other files the recipe names (validation images, calibration set).")
 @sandbox_option()
+@parallel_options
 @click.option("--keep", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Build into this directory and keep it (default: a temporary one).")
 @registry_options
 @store_option()
 @json_option
 def rebuild(digest: str, check: bool, checkpoint: Path | None, inputs: Path | None, sandbox: str,
-            keep: Path | None, ca_file: Path | None, insecure: bool) -> None:
+            jobs: int | None, memory_budget: int | None, keep: Path | None, ca_file: Path | None,
+            insecure: bool) -> None:
     """Rebuild a bundle from what it recorded into a scratch store and report, cell by cell, identical or not."""
     from exportctl.build.rebuild import rebuild_check
 
@@ -35,8 +46,9 @@ def rebuild(digest: str, check: bool, checkpoint: Path | None, inputs: Path | No
     else:
         store = open_store(create=False)
     with err().status("rebuilding", spinner="dots") as status:
-        data = rebuild_check(store, digest, checkpoint=checkpoint, inputs=inputs,
-                             sandbox=sandbox, keep=keep, report=lambda step, msg: status.update(f"{step}: {msg}"))
+        data = rebuild_check(store, digest, checkpoint=checkpoint, inputs=inputs, sandbox=sandbox, jobs=jobs,
+                             memory_budget_mib=memory_budget, keep=keep,
+                             report=lambda step, msg: status.update(f"{step}: {msg}"))
 
     def render() -> None:
         for cell in data["cells"]:

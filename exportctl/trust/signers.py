@@ -2,22 +2,19 @@
 
 Both sign the two things a signature of a bundle needs, behind the one `Signer` protocol the signing flow
 (trust/signing.py) uses: the provenance's DSSE envelope, and the exported layout in the OpenSSF
-model-signing format. `layout_hashing` is how model-signing hashes a layout, shared with verification.
+model-signing format, hashed as `layout_hashing` says (shared with verification).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from exportctl import errors
-from exportctl.canonical import canonical_json
+from exportctl.canonical import HashLedger, canonical_json
 from exportctl.store import referrers as ref
 from exportctl.trust.keys import key_password, keyid, load_private_key, public_pem, signature_hash
 from exportctl.trust.provenance import envelope
-
-if TYPE_CHECKING:
-    from model_signing.hashing import Config as HashingConfig
 
 
 class Signer(Protocol):
@@ -32,20 +29,11 @@ class Signer(Protocol):
 
     def sign_envelope(self, stmt: dict[str, Any]) -> bytes: ...
 
-    def sign_layout(self, layout: Path, out: Path) -> None: ...
+    def sign_layout(self, layout: Path, out: Path, ledger: HashLedger | None = None) -> None: ...
 
     def identity(self, signature: bytes) -> tuple[str, bytes, str | None]:
         """(keyid, public key PEM, OIDC identity or None) of the signer of `signature`."""
         ...
-
-
-def layout_hashing() -> HashingConfig:
-    import model_signing
-
-    # Only signatures/ is left out (recorded in the signature, so model-signing's CLI leaves it out too);
-    # git paths are not, because an exported bundle has none and a stray one must fail verification.
-    config = model_signing.hashing.Config()  # type: ignore[no-untyped-call]
-    return config.set_ignored_paths(paths=[ref.SIGNATURES_DIR], ignore_git_paths=False)
 
 
 class KeySigner:
@@ -63,12 +51,14 @@ class KeySigner:
         algorithm = ec.ECDSA(signature_hash(self._key))
         return envelope(stmt, self.keyid or "", lambda data: self._key.sign(data, algorithm))
 
-    def sign_layout(self, layout: Path, out: Path) -> None:
+    def sign_layout(self, layout: Path, out: Path, ledger: HashLedger | None = None) -> None:
         import model_signing
+
+        from exportctl.trust.layout_hashing import layout_hashing
 
         model_signing.signing.Config().use_elliptic_key_signer(  # type: ignore[no-untyped-call]
             private_key=self._path, password=key_password(),  # type: ignore[arg-type]
-        ).set_hashing_config(layout_hashing()).sign(layout, out)
+        ).set_hashing_config(layout_hashing(ledger)).sign(layout, out)
 
     def identity(self, signature: bytes) -> tuple[str, bytes, str | None]:
         return self.keyid or "", public_pem(self._key.public_key()), None
@@ -115,12 +105,14 @@ class SigstoreSigner:
         with self._context.signer(self._identity) as signer:
             return str(signer.sign_dsse(dsse.Statement(canonical_json(stmt))).to_json()).encode()
 
-    def sign_layout(self, layout: Path, out: Path) -> None:
+    def sign_layout(self, layout: Path, out: Path, ledger: HashLedger | None = None) -> None:
         import model_signing
+
+        from exportctl.trust.layout_hashing import layout_hashing
 
         model_signing.signing.Config().use_sigstore_signer(  # type: ignore[no-untyped-call]
             identity_token=self._token, use_ambient_credentials=False,
-        ).set_hashing_config(layout_hashing()).sign(layout, out)
+        ).set_hashing_config(layout_hashing(ledger)).sign(layout, out)
 
     def identity(self, signature: bytes) -> tuple[str, bytes, str | None]:
         from sigstore import models

@@ -15,6 +15,7 @@ from typing import Any
 
 from exportctl import __version__, errors
 from exportctl.bundle.read import BundleInfo, read_bundle
+from exportctl.canonical import hash_ledger
 from exportctl.store import referrers as ref
 from exportctl.store.atomic import scratch_dir
 from exportctl.store.layout import Descriptor, Store
@@ -32,10 +33,11 @@ def _sign(store: Store, info: BundleInfo, entry: Descriptor, signer: Signer,
         if signer.keyid:  # a Sigstore certificate (and so its key) exists only once it signed
             annotations[ref.ANNOTATION_KEYID] = signer.keyid
         provenance = ref.make(entry, ref.DSSE_TYPE, [(signer.sign_envelope(stmt), signer.envelope_type)], annotations)
-    with scratch_dir(store.root / "exportctl") as tmp:  # beside the blobs: the layout is hard links
+    # beside the blobs: the layout is hard links, whose blobs write_layout re-hashed into the ledger
+    with scratch_dir(store.root / "exportctl") as tmp, hash_ledger() as ledger:
         layout = tmp / info.name  # model-signing names the model after its directory
         ref.write_layout(store, entry.digest, layout, provenance, [])
-        signer.sign_layout(layout, tmp / "model.sig")
+        signer.sign_layout(layout, tmp / "model.sig", ledger)
         return provenance, (tmp / "model.sig").read_bytes()
 
 

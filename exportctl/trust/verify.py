@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import os
 import stat
 import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from exportctl import errors
 from exportctl.bundle.read import BundleInfo, read_bundle
-from exportctl.canonical import canonical_json, digest_file, is_digest
+from exportctl.canonical import HashLedger, canonical_json, digest_file, hash_ledger, is_digest
 from exportctl.store import mediatypes as mt
 from exportctl.store import referrers as ref
 from exportctl.store.atomic import scratch_dir
@@ -28,7 +31,6 @@ from exportctl.store.layout import Store, blob_references
 from exportctl.trust.keys import keyid, load_public_key, public_key_from_pem
 from exportctl.trust.layout_guard import check_layers, read_json
 from exportctl.trust.provenance_check import COVERED, Trust, check_provenance
-from exportctl.trust.signers import layout_hashing
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
@@ -104,8 +106,32 @@ def _canonical_base64(text: object) -> bool:
         return False
 
 
-def _check_signature(root: Path, path: Path, public_key_file: Path, kid: str) -> None:
+def _import_model_signing() -> None:
+    with contextlib.suppress(Exception):  # a failed import fails again, with its message, where it is used
+        import model_signing  # noqa: F401
+
+
+@contextlib.contextmanager
+def _importing_model_signing(needed: bool) -> Iterator[None]:
+    """Import model-signing (with sigstore: most of a second of Python) on a thread while the block hashes
+    blobs. Hashing and reading release the GIL, so on a second core the signature check then costs no import
+    time. The block only hashes (it imports nothing), and the thread is joined when it ends: no two imports race.
+    """
+    if not needed:
+        yield
+        return
+    thread = threading.Thread(target=_import_model_signing, name="import-model-signing")
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join()
+
+
+def _check_signature(root: Path, path: Path, public_key_file: Path, kid: str, ledger: HashLedger) -> None:
     import model_signing
+
+    from exportctl.trust.layout_hashing import layout_hashing
 
     rel = path.relative_to(root).as_posix()
     try:
@@ -123,7 +149,7 @@ def _check_signature(root: Path, path: Path, public_key_file: Path, kid: str) ->
     try:
         model_signing.verifying.Config().use_elliptic_key_verifier(  # type: ignore[no-untyped-call]
             public_key=public_key_file) \
-            .set_hashing_config(layout_hashing()).verify(root, path)
+            .set_hashing_config(layout_hashing(ledger)).verify(root, path)
     except ValueError as e:
         raise errors.SignatureInvalid(f"{rel} (key {kid[:16]}) does not match the bundle: {e}") from None
     except Exception as e:  # a forged signature surfaces as cryptography's InvalidSignature, a mangled file as others
@@ -177,7 +203,8 @@ def verify_layout(root: Path, key_file: Path | None = None, recorded: dict[str, 
     if not root.is_dir():
         raise _fail(f"{root} is not a directory")
     try:
-        return _verify_layout(root, key_file, recorded, rehash, trust)
+        with hash_ledger() as ledger:  # signatures are checked over digests the blob checks computed
+            return _verify_layout(root, key_file, recorded, rehash, trust, ledger)
     except errors.ExportctlError:
         raise
     except (ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as e:
@@ -188,7 +215,7 @@ def verify_layout(root: Path, key_file: Path | None = None, recorded: dict[str, 
 
 
 def _verify_layout(root: Path, key_file: Path | None, recorded: dict[str, bytes], rehash: bool,
-                   trust: Trust) -> dict[str, Any]:
+                   trust: Trust, ledger: HashLedger) -> dict[str, Any]:
     blobs, sig_files = _scan(root)
     if read_json(root / "oci-layout", "oci-layout").get("imageLayoutVersion") != _LAYOUT_VERSION:
         raise _fail(f"oci-layout does not declare imageLayoutVersion {_LAYOUT_VERSION}")
@@ -200,9 +227,10 @@ def _verify_layout(root: Path, key_file: Path | None, recorded: dict[str, bytes]
                     "org.opencontainers.image.ref.name")
     entry, store = entries[0], Store.open(root, create=False)
     bundle, provenance = str(entry["digest"]), ref.provenance_digest(entry)
-    expected = _expected_blobs(root, bundle, provenance, blobs, rehash)
-    if rehash:
-        store.verify(bundle)
+    with _importing_model_signing(rehash and bool(sig_files) and (key_file is not None or bool(recorded))):
+        expected = _expected_blobs(root, bundle, provenance, blobs, rehash)
+        if rehash:
+            store.verify(bundle)
     info = read_bundle(store, bundle)
     for named in entries:
         _check_names(info, named, store)
@@ -220,7 +248,7 @@ def _verify_layout(root: Path, key_file: Path | None, recorded: dict[str, bytes]
             raise errors.SignatureInvalid(f"there is no signature by key {kid[:16]} ({key_file}); "
                                           f"signed by {signed_by}",
                                           hint="pass the public key of a signer, or sign with `exportctl sign`")
-        _check_signature(root, sig_files[kid[:ref.KEYID_CHARS]], Path(str(key_file)), kid)
+        _check_signature(root, sig_files[kid[:ref.KEYID_CHARS]], Path(str(key_file)), kid, ledger)
         if prov is not None and prov["status"] == COVERED:
             prov["status"] = (f"valid: made by key {prov['keyid']}, covered by the valid signature of the given "
                               f"key {kid[:16]}")
@@ -231,7 +259,7 @@ def _verify_layout(root: Path, key_file: Path | None, recorded: dict[str, bytes]
             elif prefix in recorded:
                 pem_file = Path(tmp) / f"{prefix}.pem"
                 pem_file.write_bytes(recorded[prefix])
-                _check_signature(root, path, pem_file, keyid(keys[prefix]))
+                _check_signature(root, path, pem_file, keyid(keys[prefix]), ledger)
                 signatures.append({"keyid": prefix, "status": "intact (key recorded in the store; --key pins it)"})
             else:
                 signatures.append({"keyid": prefix, "status": "not checked (pass --key)"})
@@ -246,8 +274,10 @@ def verify_stored(store: Store, ref_text: str, key_file: Path | None = None,
     provenance, signatures = ref.pick(ref.load(store, digest))  # re-hashes the referrers' blobs
     recorded = {s.keyid[:ref.KEYID_CHARS]: s.layer(ref.PUBLIC_KEY_TYPE) for s in signatures
                 if s.annotations.get(ref.ANNOTATION_SIGNER) == "key"}
-    with scratch_dir(store.root / "exportctl") as tmp:  # beside the blobs: the layout is hard links
-        ref.write_layout(store, digest, tmp / "layout", provenance, signatures)  # re-hashes the bundle's blobs
+    # beside the blobs: the layout is hard links, so the blob digests write_layout computed serve the signatures
+    with scratch_dir(store.root / "exportctl") as tmp, hash_ledger():
+        with _importing_model_signing(bool(signatures) and (key_file is not None or bool(recorded))):
+            ref.write_layout(store, digest, tmp / "layout", provenance, signatures)  # re-hashes the bundle's blobs
         return verify_layout(tmp / "layout", key_file, recorded, rehash=False, trust=trust)
 
 

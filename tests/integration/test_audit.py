@@ -56,7 +56,7 @@ def test_flipping_any_byte_fails_both_verifiers(signed: dict) -> None:
     """Every file of the export: first, middle and last byte; the small JSON files at 16 spread positions."""
     import model_signing
 
-    from exportctl.trust.signers import layout_hashing
+    from exportctl.trust.layout_hashing import layout_hashing
     from exportctl.trust.verify import verify_layout
 
     layout, public, signature = signed["layout"], signed["public"], signed["signature"]
@@ -127,7 +127,7 @@ def test_build_with_sign_key_signs_and_audit_shows_it(quickstart_builds: dict, s
 def test_rebuild_check_reports_every_cpu_cell_identical(quickstart_builds: dict) -> None:
     store, digest = quickstart_builds["store"], quickstart_builds["a"]["bundle"]
     before = snapshot(store)
-    done = exportctl("rebuild", digest, "--check", "--json", store=store)
+    done = exportctl("rebuild", digest, "--check", "--jobs", "2", "--json", store=store)  # cells at once, as build
     data = json.loads(done.stdout)
     assert data["identical"] and data["same_digest"], data
     assert {c["cell"] for c in data["cells"] if c["identical"]} == {"onnx/fp32", "torchscript/fp32"}

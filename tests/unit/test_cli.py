@@ -10,10 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
-from exportctl import errors
+from exportctl import __version__, errors
 from exportctl.cli import ExportctlGroup
 from tests.conftest import ROOT, exportctl
 
@@ -117,3 +118,47 @@ def test_shell_completion_the_readme_documents_completes_commands() -> None:
     env = {**os.environ, "COMP_WORDS": "exportctl ba", "COMP_CWORD": "1", "_EXPORTCTL_COMPLETE": "bash_complete"}
     done = subprocess.run([str(script)], env=env, capture_output=True, text=True, check=False)
     assert done.stdout.split() == ["plain,base-image"], done.stderr
+
+
+def test_every_command_in_the_table_loads_under_its_name() -> None:
+    from exportctl.cli import COMMANDS, main
+
+    ctx = click.Context(main)
+    for name, _where in COMMANDS:
+        command = main.get_command(ctx, name)
+        assert command is not None and command.name == name
+
+
+def test_a_command_imports_only_what_it_uses(tmp_path: Path) -> None:
+    """Start-up is imports: `ls` must not pay for build's, or for rich, pydantic, yaml or jinja2."""
+    probe = ("import sys\nfrom exportctl.cli import main\n"
+             "try:\n    main(['ls'], prog_name='exportctl')\nexcept SystemExit:\n    pass\n"
+             "print(' '.join(sorted(sys.modules)), file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", probe], env={**os.environ, "EXPORTCTL_STORE": str(tmp_path / "s")},
+                          capture_output=True, text=True, check=True)
+    loaded = set(done.stderr.split())
+    assert done.stdout.split() == ["bundle", "recipe", "cells", "status", "built", "signed", "by"]
+    assert "exportctl.commands.ls" in loaded
+    heavy = {"rich", "pydantic", "yaml", "jinja2", "exportctl.commands.build", "exportctl.recipe"}
+    assert not heavy & loaded
+
+
+def test_version_is_answered_before_click_with_click_s_words(tmp_path: Path) -> None:
+    fast = exportctl("--version")
+    through_click = exportctl("--store", tmp_path, "--version")  # any other argument goes through click
+    assert fast.stdout == through_click.stdout == f"exportctl, version {__version__}\n"
+    probe = "import sys\nsys.argv = ['exportctl', '--version']\nimport exportctl.__main__ as m\nm.run()\n" \
+            "print('click' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout == f"exportctl, version {__version__}\nFalse\n"
+
+
+def test_rebuild_check_takes_build_s_parallel_options(tmp_path: Path) -> None:
+    from exportctl.cli import main
+
+    ctx = click.Context(main)
+    options = {name: {p.name: (p.opts, p.default, repr(p.type)) for p in main.get_command(ctx, name).params  # type: ignore[union-attr]
+                      if p.name in ("jobs", "memory_budget")} for name in ("build", "rebuild")}
+    assert options["build"] == options["rebuild"] and set(options["rebuild"]) == {"jobs", "memory_budget"}
+    done = exportctl("rebuild", "sha256:" + "0" * 64, "--check", "-j", "0", store=tmp_path / "s", check=False)
+    assert done.returncode == errors.CONFIG_ERROR and "--jobs" in done.stderr
