@@ -16,6 +16,7 @@ from exportctl import __version__, errors
 from exportctl.commands import (
     audit,
     base_image,
+    bom,
     build,
     cat,
     cell_task,
@@ -90,6 +91,7 @@ COMMANDS = (  # the README's "Commands" table, in its order; one line each
     keygen.keygen,
     sign.sign,
     audit.audit,
+    bom.bom_command,
     diff.diff,
     rebuild.rebuild,
     index.index_command,

@@ -34,7 +34,7 @@ def test_push_pull_verify_and_second_push_uploads_nothing(plain_registry, signed
     ref = f"{plain_registry.host}/exports/quickstart:v1"
     pushed = json.loads(exportctl("push", digest, ref, "--json", store=store).stdout)
     assert pushed["reference"] == f"{plain_registry.host}/exports/quickstart@{digest}"
-    assert pushed["uploaded_blobs"] > 0 and len(pushed["referrers"]) == 2  # provenance + signature
+    assert pushed["uploaded_blobs"] > 0 and len(pushed["referrers"]) == 3  # provenance, signature, ML-BOM
     again = json.loads(exportctl("push", digest, ref, "--json", store=store).stdout)
     assert again["uploaded_blobs"] == 0 and again["uploaded_bytes"] == 0
 
