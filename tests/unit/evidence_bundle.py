@@ -35,12 +35,13 @@ def _gate(name: str, value: float | None, limit: float, bound: str, why: str = "
     return {**gate, "why": why} if why else gate
 
 
-def _detect_gates(iou: float, delta: float, recall: float, precision: float, box_max: float, box_limit: float,
+def _detect_gates(iou: float, delta: float, recall: float, precision: float, box_max: float | None,
                   cos: float) -> list[dict[str, Any]]:
-    return [_gate("output0.boxes max_abs", box_max, box_limit, "max"), _gate("output0.scores cosine", cos, 0.99, "min"),
-            _gate("box mean_iou", iou, 0.8, "min"), _gate("max_score_delta", delta, 0.2, "max"),
-            _gate("class_agreement", 1.0, 0.95, "min"), _gate("recall", recall, 0.9, "min"),
-            _gate("precision", precision, 0.9, "min")]
+    """Gates as tasks/detect.py and the tensor checks name them; box max_abs is gated for float cells only."""
+    boxes = [_gate("output0.boxes max_abs", box_max, 0.25, "max")] if box_max is not None else []
+    return [*boxes, _gate("output0.scores cosine", cos, 0.99, "min"), _gate("box mean_iou", iou, 0.8, "min"),
+            _gate("max_score_delta", delta, 0.2, "max"), _gate("class_agreement", 1.0, 0.95, "min"),
+            _gate("recall", recall, 0.9, "min"), _gate("precision", precision, 0.9, "min")]
 
 
 def _accuracy(reference: float, artifact: float, max_drop: float) -> dict[str, Any]:
@@ -49,18 +50,19 @@ def _accuracy(reference: float, artifact: float, max_drop: float) -> dict[str, A
         return {"reference": ref, "artifact": art, "drop": drop, "max_drop": max_drop, "ok": drop <= max_drop}
 
     return {"dataset": {"digest": digest_bytes(b"labelled scenes"), "images": 16},
-            "metrics": {"map50": metric(0.93, round(artifact + 0.21, 6)), "map50_95": metric(reference, artifact)}}
+            "metrics": {"map50": metric(0.93, round(0.93 - (reference - artifact) / 2, 6)),
+                        "map50_95": metric(reference, artifact)}}
 
 
 VALIDATIONS: dict[str, dict[str, Any]] = {
     "onnx/fp32": {"status": "passed", "runtime": "OnnxBackend", "images": 16, "violations": [],
-                  "gates": _detect_gates(0.9999, 0.0004, 1.0, 1.0, 0.0005, 0.25, 0.9999998),
+                  "gates": _detect_gates(0.9999, 0.0004, 1.0, 1.0, 0.0005, 0.9999998),
                   "tensor": {"output0": {"max_abs": 0.0005, "cosine": 0.9999998,
                                          "histogram": {"edges": EDGES, "counts": [9000, 3000, 2000, 800, 0, 0, 0, 0]}}},
                   "accuracy": _accuracy(0.712, 0.7118, 0.002)},
     "litert/int8": {"status": "failed", "runtime": "LiteRTBackend", "images": 16,
                     "violations": ["map50_95 drop 0.081 > 0.05"],
-                    "gates": _detect_gates(0.8958, 0.1218, 1.0, 0.96875, 57.26, 1e9, 0.99975),
+                    "gates": _detect_gates(0.8958, 0.1218, 1.0, 0.96875, None, 0.99975),
                     "tensor": {"output0": {"max_abs": 57.26, "cosine": 0.99975,
                                            "histogram": {"edges": EDGES, "counts": [10, 40, 300, 1900, 5200, 4300,
                                                                                     2100, 950]}}},
@@ -71,7 +73,7 @@ VALIDATIONS: dict[str, dict[str, Any]] = {
                     "structure": [{"check": "input", "detail": "image (160, 160)", "ok": True},
                                   {"check": "outputs", "detail": "[[1, 7, 525]]", "ok": True}]},
     "torchscript/fp32": {"status": "passed", "runtime": "TorchScriptBackend", "images": 16, "violations": [],
-                         "gates": _detect_gates(1.0, 6e-07, 1.0, 1.0, 0.0004, 0.25, 1.0),
+                         "gates": _detect_gates(1.0, 6e-07, 1.0, 1.0, 0.0004, 1.0),
                          "tensor": {"output0": {"max_abs": 0.0004, "cosine": 1.0}}},
 }
 ARTIFACTS = {"coreml/fp32": "model.mlpackage", "litert/int8": "model.tflite", "onnx/fp32": "model.onnx",
@@ -111,8 +113,9 @@ def _put(store: Store, data: bytes, media_type: str, title: str, role: str, cell
     return Descriptor(media_type, desc.digest, desc.size, annotations).to_json()
 
 
-def evidence_bundle(store: Store) -> str:
-    """Store the evidence bundle and its two run records; returns its digest (the same in every store)."""
+def evidence_bundle(store: Store, validations: dict[str, dict[str, Any]] | None = None) -> str:
+    """Store the evidence bundle and its two run records; returns its digest (the same in every store).
+    `validations` replaces the cells' validation.json files (same cells)."""
     parts = Parts("evidence", digest_bytes(b"detector checkpoint"), "1", digest_bytes(b"cell code"), "linux-x86_64",
                   _put(store, canonical_json(RECIPE), mt.RECIPE, "recipe.json", "recipe"))
     for toolchain, pins in LOCKS.items():
@@ -121,10 +124,10 @@ def evidence_bundle(store: Store) -> str:
         title = f"lockfiles/{toolchain}-linux-x86_64.txt"
         parts.locks[title] = _put(store, text.encode(), mt.LOCKFILE, title, "lockfile")
         parts.toolchains[toolchain] = {"lock": parts.locks[title]["digest"], "platform": "linux-x86_64"}
-    for name, validation in VALIDATIONS.items():
+    for name, validation in (validations or VALIDATIONS).items():
         slug = name.replace("/", "-")
-        artifact = _put(store, f"weights of {name}".encode() * 40, mt.WEIGHT_RAW, f"{slug}/{ARTIFACTS[name]}",
-                        "artifact", name)
+        weights = f"weights of {name}".encode() * 2000 * len(name)  # sizes differ by cell: the size plot shows it
+        artifact = _put(store, weights, mt.WEIGHT_RAW, f"{slug}/{ARTIFACTS[name]}", "artifact", name)
         report = _put(store, canonical_json(validation), mt.VALIDATION, f"{slug}/validation.json", "validation", name)
         entry = {"cell": name, "task": "detect", "status": validation["status"], "artifact": artifact["digest"],
                  "size": artifact["size"], "key": digest_bytes(name.encode()), "platform": "linux-x86_64"}
