@@ -71,6 +71,7 @@ class Page:
         self.events: list[dict[str, Any]] = []
 
     def call(self, method: str, **params: Any) -> dict[str, Any]:
+        self.ws.settimeout(120)  # a full-page screenshot of a long page takes a while on a busy machine
         self.next_id += 1
         self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
         while True:

@@ -51,6 +51,8 @@ def test_push_pull_verify_and_second_push_uploads_nothing(plain_registry, signed
     assert not (tmp_path / "untouched").exists()  # verify REF does not write the user's store
     audit = json.loads(exportctl("audit", ref, "--json", store=empty).stdout)
     assert audit["bundle"] == digest if "bundle" in audit else digest in json.dumps(audit)
+    summary = exportctl("report", ref, "--format", "md", store=empty).stdout  # a REF resolves as audit's does
+    assert f"`{digest}`" in summary and "ML-BOM: CycloneDX 1.6 referrer" in summary
 
     raw = proc.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{ref}"], env=proc.clean_env())
     assert raw.returncode == 0, raw.output
