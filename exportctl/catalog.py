@@ -83,7 +83,7 @@ def _add_bundle(con: sqlite3.Connection, store: Store, digest: str) -> None:
 def _add_referrer(con: sqlite3.Connection, entry: Descriptor) -> None:
     # Index annotations are enough (attach copies them there), so referrers cost no blob reads.
     ann = entry.annotations or {}
-    kind = "signature" if entry.artifactType == ref.SIGNATURE_TYPE else "provenance"
+    kind = {ref.SIGNATURE_TYPE: "signature", ref.BOM_TYPE: "bom"}.get(str(entry.artifactType), "provenance")
     con.execute("INSERT OR REPLACE INTO referrers VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (entry.digest, ann.get(mt.ANNOTATION_SUBJECT), kind, ann.get(ref.ANNOTATION_KEYID),
                  ann.get(ref.ANNOTATION_SIGNER), ann.get(ref.ANNOTATION_IDENTITY), ann.get(ref.ANNOTATION_CREATED)))

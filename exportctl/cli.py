@@ -86,6 +86,8 @@ COMMANDS = (  # the README's "Commands" table, in its order; one line each: name
     ("keygen", "keygen:keygen"),
     ("sign", "sign:sign"),
     ("audit", "audit:audit"),
+    ("report", "report:report"),
+    ("bom", "bom:bom_command"),
     ("diff", "diff:diff"),
     ("rebuild", "rebuild:rebuild"),
     ("index", "index:index_command"),

@@ -16,7 +16,9 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,6 +26,8 @@ from tests.registry import service
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = ROOT / "recipes" / "quickstart.yaml"
+FULL_MATRIX = ROOT / "recipes" / "full-matrix.yaml"
+DETECTOR = ROOT / "tests" / "fixtures" / "detector.pt"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -91,6 +95,60 @@ def plain_registry(registry_tools: None, tmp_path_factory: pytest.TempPathFactor
     """Debian's docker-registry on 127.0.0.1 without TLS or auth (registry tier; the hardening tests pull from it)."""
     with service.registry(tmp_path_factory.mktemp("registry-plain")) as running:
         yield running
+
+
+def full_matrix_recipe(directory: Path, scenes: Path, text: str | None = None) -> Path:
+    """recipes/full-matrix.yaml with its scenes and checkpoint at absolute paths (the bundle keeps only names)."""
+    text = (text or FULL_MATRIX.read_text()).replace("../tests/fixtures/scenes", str(scenes))
+    path = directory / "full-matrix.yaml"
+    path.write_text(text.replace("../tests/fixtures/detector.pt", str(DETECTOR)))
+    return path
+
+
+@dataclass
+class MatrixBuild:
+    """The full-matrix recipe building in the background (`exportctl build --json`) into its own store."""
+
+    recipe: Path
+    scenes: Path
+    store: Path
+    process: subprocess.Popen[str]
+    _summary: dict[str, Any] | None = field(default=None, repr=False)
+
+    def result(self) -> dict[str, Any]:
+        """The build's JSON summary, once it finished (it must succeed)."""
+        if self._summary is None:
+            out, err = self.process.communicate()
+            assert self.process.returncode == 0, err[-3000:]
+            self._summary = json.loads(out)
+        return self._summary
+
+
+@pytest.fixture(scope="session")
+def full_matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MatrixBuild]:
+    """Every format x precision on the trained test detector, built once per session. It runs in the background
+    from the moment a test asks for it, so a fixture can build other things beside it (tests/integration/
+    test_formats.py builds the partial bundles and regenerates the detector meanwhile); `.result()` waits."""
+    from exportctl.env.uvenv import ensure_env
+    from tests.fixtures.shapes import write_fixture_scenes
+
+    if shutil.which("bwrap") is None:
+        pytest.fail("bubblewrap is required for the slow tier: apt-get install bubblewrap")
+    base = tmp_path_factory.mktemp("matrix")
+    write_fixture_scenes(base / "scenes")
+    recipe = full_matrix_recipe(base, base / "scenes")
+    for toolchain in ("torchscript", "onnx", "openvino", "litert", "coreml"):
+        ensure_env(toolchain)  # once, before concurrent builds would race to create them
+    store = base / "store-a"
+    process = subprocess.Popen([sys.executable, "-m", "exportctl", "build", str(recipe), "--json", "--backend",
+                                "local"], cwd=ROOT, text=True, env={**os.environ, "EXPORTCTL_STORE": str(store)},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        yield MatrixBuild(recipe, base / "scenes", store, process)
+    finally:
+        if process.poll() is None:  # the session ended before anyone waited for it
+            process.kill()
+            process.communicate()
 
 
 @pytest.fixture

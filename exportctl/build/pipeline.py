@@ -21,6 +21,7 @@ from exportctl.build.actions import CACHEABLE, ActionResult, run_action
 from exportctl.build.events import CACHED, DONE, QUEUED, RUNNING, STEP_ENV, WAITING, Progress, ReportProgress
 from exportctl.build.schedule import PeakMemory, Task, available_memory_mib, run_all
 from exportctl.bundle import assemble as bundle
+from exportctl.bundle import bom
 from exportctl.cell.phases import phase_of
 from exportctl.cell.protocol import Verdict
 from exportctl.env.uvenv import cache_root
@@ -121,6 +122,7 @@ def build(recipe: Recipe, store: Store, runner: Runner, report: Report = lambda 
         "cells": [{"cell": o.cell.name, "cached": o.result.cached, "seconds": o.result.seconds,
                    "log": o.result.log, "status": o.status, **_run_facts(o.result)} for o in outcomes],
     })
+    bom.attach(store, desc.digest)  # the ML-BOM, a pure function of the bundle: a referrer beside it
     store_index.record(store, desc.digest)  # after the run record: the index takes the build time from it
     # "not-validated" (a runtime this platform lacks, e.g. CoreML off macOS) is reported plainly, never as passed,
     # and does not fail the build: only a cell measured outside its tolerances does.

@@ -14,6 +14,7 @@ import datetime as dt
 from typing import Any
 
 from exportctl import errors
+from exportctl.bundle import bom
 from exportctl.bundle.assemble import CellPart, Parts, compose
 from exportctl.bundle.read import BundleInfo, read_bundle
 from exportctl.store import mediatypes as mt
@@ -108,4 +109,5 @@ def merge(store: Store, refs: list[str]) -> tuple[str, Parts]:
     now = dt.datetime.now(dt.UTC).isoformat()
     store.add_run_record(desc.digest, {"bundle": desc.digest, "recipe": parts.name, "started": now, "finished": now,
                                        "merged_from": [i.digest for i in infos]})
+    bom.attach(store, desc.digest)  # as a build does: the merged bundle has its own BOM
     return desc.digest, parts

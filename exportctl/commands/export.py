@@ -39,8 +39,11 @@ def export_bundle(digest: str, dest: Path, tags: tuple[str, ...]) -> None:
 
     store = open_store(create=False)
     full = store.resolve(digest).digest
-    provenance, signatures = export(store, full, dest, tags)  # with its provenance and signatures, if any
+    attached = export(store, full, dest, tags)  # with its provenance, ML-BOM and signatures, if any
     names = [e["annotations"][REF_NAME] for e in json.loads((dest / "index.json").read_text())["manifests"]]
-    emit({"bundle": full, "layout": str(dest), "provenance": provenance.digest if provenance else None,
-          "signatures": [s.keyid[:16] for s in signatures], "names": names},
-         lambda: out().print(f"exported {full} to {dest} ({len(signatures)} signature(s))"))
+    emit({"bundle": full, "layout": str(dest), "names": names,
+          "provenance": attached.provenance.digest if attached.provenance else None,
+          "bom": attached.bom.digest if attached.bom else None,
+          "signatures": [s.keyid[:16] for s in attached.signatures]},
+         lambda: out().print(f"exported {full} to {dest} ({len(attached.signatures)} signature(s)"
+                             f"{', ML-BOM' if attached.bom else ''})"))

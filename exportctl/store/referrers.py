@@ -8,8 +8,8 @@ bundle's manifest never changes, so neither does its digest.
 An exported layout must stay readable by `skopeo inspect --raw oci:DIR` (index.json lists only the bundle)
 and verifiable by `model_signing verify key` (a signature covers every file it does not itself ignore):
 
-    DIR/oci-layout, DIR/index.json          the bundle; its index entry names the provenance referrer
-    DIR/blobs/sha256/...                    the bundle's blobs + the provenance referrer and its blobs
+    DIR/oci-layout, DIR/index.json          the bundle; its index entry names the provenance and BOM referrers
+    DIR/blobs/sha256/...                    the bundle's blobs + the provenance and BOM referrers and their blobs
     DIR/signatures/<keyid>.sig              model-signing signatures (Sigstore bundles); each signature
                                             records `signatures` as an ignored path, so it covers the rest
 """
@@ -33,6 +33,7 @@ EMPTY_CONFIG = "application/vnd.oci.empty.v1+json"  # OCI 1.1: the config of an 
 SIGNATURE_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"  # what model-signing writes
 DSSE_TYPE = "application/vnd.dsse.envelope.v1+json"
 PUBLIC_KEY_TYPE = "application/vnd.exportctl.public-key.v1+pem"
+BOM_TYPE = "application/vnd.cyclonedx+json"  # the ML-BOM (bundle/bom.py), CycloneDX's registered media type
 ANNOTATION_CREATED = "org.opencontainers.image.created"
 ANNOTATION_KEYID = "dev.exportctl.keyid"  # sha256 of the signer's public key (PEM), model-signing's key hint
 ANNOTATION_SIGNER = "dev.exportctl.signer"  # "key" or "sigstore"
@@ -40,6 +41,8 @@ ANNOTATION_IDENTITY = "dev.exportctl.identity"  # Sigstore: the OIDC identity in
 ANNOTATION_COVERS = "dev.exportctl.covers"  # on a signature: the provenance referrer its layout included
 ANNOTATION_PREDICATE = "in-toto.io/predicate-type"
 ANNOTATION_PROVENANCE = "dev.exportctl.provenance"  # on the exported index entry: the provenance referrer
+ANNOTATION_BOM = "dev.exportctl.bom"  # on the exported index entry: the ML-BOM referrer
+ANNOTATION_COVERS_BOM = "dev.exportctl.covers-bom"  # on a signature: the ML-BOM referrer its layout included
 SIGNATURES_DIR = "signatures"
 KEYID_CHARS = 16  # file names and listings use a prefix, like OpenPGP long key ids
 _SIG_NAME = re.compile(rf"^[0-9a-f]{{{KEYID_CHARS}}}\.sig$")
@@ -143,64 +146,83 @@ def load(store: Store, subject: str) -> list[Referrer]:
     return sorted(found, key=lambda r: (r.annotations.get(ANNOTATION_CREATED, ""), r.digest))
 
 
-def pick(referrers: list[Referrer]) -> tuple[Referrer | None, list[Referrer]]:
-    """(the provenance attestation, the signatures that cover it): what one exported layout can carry.
+@dataclass(frozen=True)
+class Attachments:
+    """What one exported layout carries beside the bundle: its provenance, its ML-BOM, the signatures over both."""
+
+    provenance: Referrer | None
+    bom: Referrer | None
+    signatures: list[Referrer]
+
+
+def pick(referrers: list[Referrer]) -> Attachments:
+    """The provenance, ML-BOM and signatures one exported layout can carry.
 
     A signature covers every file outside signatures/, so all signatures in a layout must have been made
-    over the same provenance: the first one made for the bundle (later signers reuse it, see signing.py).
+    over the same provenance (the first one made for the bundle: later signers reuse it, see signing.py) and
+    the same BOM: the one named by the first signature (none for signatures made before bundles had BOMs).
     """
     provenance = next((r for r in referrers if r.artifact_type == DSSE_TYPE), None)
     covers = provenance.digest if provenance else ""
     signatures = [r for r in referrers if r.artifact_type == SIGNATURE_TYPE
                   and r.annotations.get(ANNOTATION_COVERS, "") == covers]
-    return provenance, signatures
+    boms = [r for r in referrers if r.artifact_type == BOM_TYPE]
+    if not signatures:
+        return Attachments(provenance, boms[0] if boms else None, [])
+    bom = signatures[0].annotations.get(ANNOTATION_COVERS_BOM, "")
+    return Attachments(provenance, next((b for b in boms if b.digest == bom), None),
+                       [s for s in signatures if s.annotations.get(ANNOTATION_COVERS_BOM, "") == bom])
 
 
-def write_layout(store: Store, digest: str, dest: Path, provenance: Referrer | None,
-                 signatures: list[Referrer], tags: tuple[str, ...] = (), *, independent: bool = False) -> None:
+def write_layout(store: Store, digest: str, dest: Path, attached: Attachments, tags: tuple[str, ...] = (), *,
+                 independent: bool = False) -> None:
     """Write the exported layout of bundle `digest` (see module doc); `dest` must be new or empty.
     Hard links into the store unless `independent` (what `export` hands to users: copies)."""
     with new_directory(Path(dest)) as tmp:
         store.export(digest, tmp, tags, independent=independent)  # the bundle alone, blobs re-hashed on the way
-        if provenance is not None:
-            for blob_digest, data in [(provenance.digest, provenance.raw), *provenance.blobs.items()]:
+        named = {key: referrer for key, referrer in ((ANNOTATION_PROVENANCE, attached.provenance),
+                                                     (ANNOTATION_BOM, attached.bom)) if referrer is not None}
+        for referrer in named.values():
+            for blob_digest, data in [(referrer.digest, referrer.raw), *referrer.blobs.items()]:
                 atomic_write(tmp / "blobs" / "sha256" / blob_digest.split(":", 1)[1], data)
+        if named:
             index = json.loads((tmp / "index.json").read_bytes())
             for entry in index["manifests"]:  # the bundle, once per name
-                entry["annotations"] = {**entry.get("annotations", {}), ANNOTATION_PROVENANCE: provenance.digest}
+                entry["annotations"] = {**entry.get("annotations", {}),
+                                        **{key: referrer.digest for key, referrer in named.items()}}
             atomic_write(tmp / "index.json", pretty_json(index))
-        for signature in signatures:
+        for signature in attached.signatures:
             path = tmp / SIGNATURES_DIR / f"{signature.keyid[:KEYID_CHARS]}.sig"
             path.parent.mkdir(exist_ok=True)
             atomic_write(path, signature.layer(SIGNATURE_TYPE))
 
 
-def export(store: Store, digest: str, dest: Path,
-           tags: tuple[str, ...] = ()) -> tuple[Referrer | None, list[Referrer]]:
-    """`exportctl export`: the bundle with its provenance and the signatures over it.
+def export(store: Store, digest: str, dest: Path, tags: tuple[str, ...] = ()) -> Attachments:
+    """`exportctl export`: the bundle with its provenance, its ML-BOM and the signatures over them.
 
     Signatures cover index.json as signing wrote it (the bundle under its default name): extra `tags` would
     change it, so a signed bundle is exported under its default name only.
     """
-    provenance, signatures = pick(load(store, digest))
-    if tags and signatures:
+    attached = pick(load(store, digest))
+    if tags and attached.signatures:
         raise ConfigError(
             f"--tag {tags[0]}: bundle {digest} is signed, and its signatures cover index.json as signed "
             "(the bundle under its default name only); another name would invalidate them",
             hint="export without --tag and name the copy afterwards (`skopeo copy oci:DIR:<name> oci:OTHER:<tag>`)")
-    write_layout(store, digest, dest, provenance, signatures, tags, independent=True)
-    return provenance, signatures
+    write_layout(store, digest, dest, attached, tags, independent=True)
+    return attached
 
 
 def is_signature_name(name: str) -> bool:
     return bool(_SIG_NAME.match(name))
 
 
-def provenance_digest(entry: dict[str, Any]) -> str | None:
-    value = (entry.get("annotations") or {}).get(ANNOTATION_PROVENANCE)
+def attached_digest(entry: dict[str, Any], key: str) -> str | None:
+    """The referrer an exported index entry names under `key` (ANNOTATION_PROVENANCE, ANNOTATION_BOM)."""
+    value = (entry.get("annotations") or {}).get(key)
     if value is None:
         return None
     if not isinstance(value, str) or not is_digest(value):
-        raise VerifyFailed(f"index.json annotation {ANNOTATION_PROVENANCE}={value!r} is not a sha256 digest",
+        raise VerifyFailed(f"index.json annotation {key}={value!r} is not a sha256 digest",
                            hint="an index annotation must never name a path; re-export the bundle")
     return value

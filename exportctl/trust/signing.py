@@ -24,8 +24,10 @@ from exportctl.trust.signers import KeySigner, Signer, SigstoreSigner
 
 
 def _sign(store: Store, info: BundleInfo, entry: Descriptor, signer: Signer,
-          provenance: ref.Referrer | None) -> tuple[ref.Referrer, bytes]:
-    """(provenance, model-signing signature): made in memory, over the layout the export will have."""
+          existing: ref.Attachments) -> tuple[ref.Referrer, bytes]:
+    """(provenance, model-signing signature): made in memory, over the layout the export will have (with the
+    bundle's ML-BOM, unless earlier signatures were made without it)."""
+    provenance = existing.provenance
     if provenance is None:
         runs = store.run_records(entry.digest)
         stmt = statement(store, info, {**runs[0], "run": 1} if runs else None, __version__)
@@ -36,7 +38,7 @@ def _sign(store: Store, info: BundleInfo, entry: Descriptor, signer: Signer,
     # beside the blobs: the layout is hard links, whose blobs write_layout re-hashed into the ledger
     with scratch_dir(store.root / "exportctl") as tmp, hash_ledger() as ledger:
         layout = tmp / info.name  # model-signing names the model after its directory
-        ref.write_layout(store, entry.digest, layout, provenance, [])
+        ref.write_layout(store, entry.digest, layout, ref.Attachments(provenance, existing.bom, []))
         signer.sign_layout(layout, tmp / "model.sig", ledger)
         return provenance, (tmp / "model.sig").read_bytes()
 
@@ -52,7 +54,7 @@ def sign_bundle(store: Store, digest: str, *, key: Path | None, sigstore: bool) 
     except errors.SigningFailed as e:  # after `build --sign-key`, say that the build itself is kept
         kept = f"bundle {entry.digest} is stored, unsigned: sign it with `exportctl sign` once fixed"
         raise errors.SigningFailed(e.message, hint="; ".join(filter(None, [e.hint, kept]))) from None
-    existing, _ = ref.pick(ref.load(store, entry.digest))
+    existing = ref.pick(ref.load(store, entry.digest))
     try:
         provenance, signature = _sign(store, info, entry, signer, existing)
     except errors.ExportctlError:
@@ -62,12 +64,15 @@ def sign_bundle(store: Store, digest: str, *, key: Path | None, sigstore: bool) 
     kid, public_pem, identity = signer.identity(signature)
     annotations = {ref.ANNOTATION_KEYID: kid, ref.ANNOTATION_SIGNER: signer.kind,
                    ref.ANNOTATION_COVERS: provenance.digest}
+    if existing.bom is not None:
+        annotations[ref.ANNOTATION_COVERS_BOM] = existing.bom.digest
     if identity:
         annotations[ref.ANNOTATION_IDENTITY] = identity
     sig_ref = ref.make(entry, ref.SIGNATURE_TYPE, [(signature, ref.SIGNATURE_TYPE), (public_pem, ref.PUBLIC_KEY_TYPE)],
                        annotations)
-    if existing is None:  # stored only now that both exist: a failure above leaves the store as it was
+    if existing.provenance is None:  # stored only now that both exist: a failure above leaves the store as it was
         ref.attach(store, provenance)
     ref.attach(store, sig_ref)
     return {"bundle": entry.digest, "keyid": kid, "signer": signer.kind, "identity": identity,
-            "signature": sig_ref.digest, "provenance": provenance.digest, "provenance_created": existing is None}
+            "signature": sig_ref.digest, "provenance": provenance.digest,
+            "provenance_created": existing.provenance is None, "bom": existing.bom.digest if existing.bom else None}

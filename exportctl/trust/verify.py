@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from exportctl import errors
+from exportctl.bundle import bom
 from exportctl.bundle.read import BundleInfo, read_bundle
 from exportctl.canonical import HashLedger, canonical_json, digest_file, hash_ledger, is_digest
 from exportctl.store import mediatypes as mt
@@ -174,24 +175,45 @@ def _blobs_of(manifest: Any, digest: str, what: str) -> set[str]:
         raise _fail(f"{what} ({digest}) is not an OCI image manifest") from None
 
 
-def _expected_blobs(root: Path, bundle: str, provenance: str | None, blobs: set[str], rehash: bool) -> set[str]:
-    """Every blob the bundle and its provenance reference; a missing or an extra one fails here."""
+def _expected_blobs(root: Path, bundle: str, attached: dict[str, str], blobs: set[str], rehash: bool) -> set[str]:
+    """Every blob the bundle and the referrers its index entry names (`attached`: what -> digest) reference;
+    a missing or an extra one fails here."""
     if bundle not in blobs:
         raise _fail(f"the bundle manifest blobs/sha256/{bundle[7:]} is missing: the layout is truncated")
     path = root / "blobs" / "sha256" / bundle[7:]
     if rehash and (actual := digest_file(path)) != bundle:  # before parsing it: a changed byte may not be JSON
         raise _fail(f"manifest ({bundle}) is corrupt: its content hashes to {actual}")
     expected = _blobs_of(read_json(path, "the bundle manifest"), bundle, "manifest")
-    if provenance is not None:
-        if provenance not in blobs:
-            raise _fail(f"the provenance referrer blobs/sha256/{provenance[7:]} is missing: the layout is truncated")
-        pman = read_json(root / "blobs" / "sha256" / provenance[7:], "provenance referrer manifest")
-        expected |= _blobs_of(pman, provenance, "provenance referrer manifest")
+    for what, digest in attached.items():
+        if digest not in blobs:
+            raise _fail(f"the {what} referrer blobs/sha256/{digest[7:]} is missing: the layout is truncated")
+        manifest = read_json(root / "blobs" / "sha256" / digest[7:], f"{what} referrer manifest")
+        expected |= _blobs_of(manifest, digest, f"{what} referrer manifest")
     if missing := sorted(expected - blobs):
         raise _fail(f"blobs/sha256/{missing[0][7:]} is missing: the layout is truncated")
     if extra := sorted(blobs - expected):
-        raise _fail(f"unexpected blob blobs/sha256/{extra[0][7:]}: neither the bundle nor its provenance uses it")
+        raise _fail(f"unexpected blob blobs/sha256/{extra[0][7:]}: neither the bundle nor its "
+                    f"{' nor its '.join(attached) or 'provenance'} uses it")
     return expected
+
+
+def _check_bom(root: Path, digest: str | None, info: BundleInfo, rehash: bool) -> dict[str, Any] | None:
+    """The ML-BOM the layout carries must be a referrer of this bundle that describes exactly its artifacts."""
+    if digest is None:
+        return None
+    manifest = read_json(root / "blobs" / "sha256" / digest[7:], "ML-BOM referrer manifest")
+    if (manifest.get("subject") or {}).get("digest") != info.digest:
+        raise _fail(f"the ML-BOM referrer {digest} does not name bundle {info.digest} as its subject")
+    layers = [la for la in manifest.get("layers") or [] if la.get("mediaType") == ref.BOM_TYPE]
+    if len(layers) != 1 or not is_digest(str(layers[0].get("digest"))):
+        raise _fail(f"the ML-BOM referrer {digest} does not hold one {ref.BOM_TYPE} layer")
+    path = root / "blobs" / "sha256" / str(layers[0]["digest"])[7:]
+    if rehash and digest_file(path) != layers[0]["digest"]:
+        raise _fail(f"the ML-BOM blob {layers[0]['digest']} is corrupt")
+    try:
+        return {"referrer": digest, **bom.check(path.read_bytes(), info)}
+    except errors.VerifyFailed as e:
+        raise _fail(e.message) from None
 
 
 def verify_layout(root: Path, key_file: Path | None = None, recorded: dict[str, bytes] | None = None,
@@ -226,9 +248,12 @@ def _verify_layout(root: Path, key_file: Path | None, recorded: dict[str, bytes]
         raise _fail("index.json must list exactly one manifest (the bundle) by its sha256 digest, once per "
                     "org.opencontainers.image.ref.name")
     entry, store = entries[0], Store.open(root, create=False)
-    bundle, provenance = str(entry["digest"]), ref.provenance_digest(entry)
+    bundle = str(entry["digest"])
+    provenance, bom_digest = (ref.attached_digest(entry, key) for key in (ref.ANNOTATION_PROVENANCE,
+                                                                          ref.ANNOTATION_BOM))
+    attached = {what: d for what, d in (("provenance", provenance), ("ML-BOM", bom_digest)) if d is not None}
     with _importing_model_signing(rehash and bool(sig_files) and (key_file is not None or bool(recorded))):
-        expected = _expected_blobs(root, bundle, provenance, blobs, rehash)
+        expected = _expected_blobs(root, bundle, attached, blobs, rehash)
         if rehash:
             store.verify(bundle)
     info = read_bundle(store, bundle)
@@ -237,6 +262,7 @@ def _verify_layout(root: Path, key_file: Path | None, recorded: dict[str, bytes]
     public_key, keys = _keys(key_file, recorded)
     given = keyid(public_key)[:ref.KEYID_CHARS] if public_key is not None else None
     prov = check_provenance(root, info, provenance, keys, given, trust, rehash) if provenance else None
+    bom_facts = _check_bom(root, bom_digest, info, rehash)
     if prov is None and trust.requested and (sig_files or trust.keyless is not None):
         raise errors.ProvenanceInvalid(f"bundle {bundle} is signed but its layout carries no provenance "
                                        "attestation", hint="export it again from the store that signed it")
@@ -263,7 +289,7 @@ def _verify_layout(root: Path, key_file: Path | None, recorded: dict[str, bytes]
                 signatures.append({"keyid": prefix, "status": "intact (key recorded in the store; --key pins it)"})
             else:
                 signatures.append({"keyid": prefix, "status": "not checked (pass --key)"})
-    return {"bundle": bundle, "blobs_checked": len(expected), "ok": True, "provenance": prov,
+    return {"bundle": bundle, "blobs_checked": len(expected), "ok": True, "provenance": prov, "bom": bom_facts,
             "signatures": signatures}
 
 
@@ -271,13 +297,13 @@ def verify_stored(store: Store, ref_text: str, key_file: Path | None = None,
                   trust: Trust | None = None) -> dict[str, Any]:
     """Verify bundle `ref_text` in the store with its provenance and signatures, as it would be exported."""
     digest = store.resolve(ref_text).digest
-    provenance, signatures = ref.pick(ref.load(store, digest))  # re-hashes the referrers' blobs
-    recorded = {s.keyid[:ref.KEYID_CHARS]: s.layer(ref.PUBLIC_KEY_TYPE) for s in signatures
+    attached = ref.pick(ref.load(store, digest))  # re-hashes the referrers' blobs
+    recorded = {s.keyid[:ref.KEYID_CHARS]: s.layer(ref.PUBLIC_KEY_TYPE) for s in attached.signatures
                 if s.annotations.get(ref.ANNOTATION_SIGNER) == "key"}
     # beside the blobs: the layout is hard links, so the blob digests write_layout computed serve the signatures
     with scratch_dir(store.root / "exportctl") as tmp, hash_ledger():
-        with _importing_model_signing(bool(signatures) and (key_file is not None or bool(recorded))):
-            ref.write_layout(store, digest, tmp / "layout", provenance, signatures)  # re-hashes the bundle's blobs
+        with _importing_model_signing(bool(attached.signatures) and (key_file is not None or bool(recorded))):
+            ref.write_layout(store, digest, tmp / "layout", attached)  # re-hashes the bundle's blobs
         return verify_layout(tmp / "layout", key_file, recorded, rehash=False, trust=trust)
 
 
@@ -288,5 +314,8 @@ def render(console: Console, report: dict[str, Any]) -> None:
     console.print(f"provenance: {prov['status']} ({prov['subjects']} subjects, by {prov['builder']})" if prov and
                   "subjects" in prov else f"provenance: {prov['status'] if prov else 'none (the bundle is unsigned)'}",
                   highlight=False)
+    if report.get("bom"):
+        console.print(f"ML-BOM: CycloneDX {report['bom']['serial']}, {report['bom']['components']} components, names "
+                      "every artifact", highlight=False)
     for s in report["signatures"]:
         console.print(f"signature {s['keyid']}: {s['status']}", highlight=False)

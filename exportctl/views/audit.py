@@ -58,6 +58,14 @@ def _provenance(referrer: ref.Referrer | None) -> dict[str, Any] | None:
             "dependencies": [f"{d['name']} sha256:{d['digest']['sha256']}" for d in deps]}
 
 
+def bom_line(referrer: str | None, checked: dict[str, Any] | None = None) -> str:
+    """The one line `audit` and `show` give the ML-BOM."""
+    if referrer is None:
+        return "ML-BOM      none (`exportctl bom DIGEST` makes one)"
+    found = f", {checked['components']} components, every artifact named" if checked else ""
+    return f"ML-BOM      CycloneDX 1.6 referrer {referrer}{found}"
+
+
 def failure(data: dict[str, Any]) -> errors.ExportctlError | None:
     """The first failed check of an audit page, as the error `verify` would raise (its exit code is audit's)."""
     integrity = data["integrity"]
@@ -87,7 +95,7 @@ def audit(store: Store, ref_text: str) -> dict[str, Any]:
                                  if e.get("toolchain") == toolchain and e.get("image")],
                       "validation": _metrics(validation_of(store, info, c.name))})
     referrers = ref.load(store, digest)
-    provenance, _ = ref.pick(referrers)
+    attached = ref.pick(referrers)
     signatures = [{"keyid": r.annotations.get(ref.ANNOTATION_KEYID, "?")[:ref.KEYID_CHARS],
                    "signer": r.annotations.get(ref.ANNOTATION_SIGNER), "identity": r.annotations.get(
                        ref.ANNOTATION_IDENTITY), "signed": r.annotations.get(ref.ANNOTATION_CREATED),
@@ -96,6 +104,7 @@ def audit(store: Store, ref_text: str) -> dict[str, Any]:
         checked = verify_stored(store, digest)
         integrity: dict[str, Any] = {"ok": True, "blobs_checked": checked["blobs_checked"],
                                      "provenance": (checked["provenance"] or {}).get("status"),
+                                     "bom": checked["bom"],
                                      "signatures": {s["keyid"]: s["status"] for s in checked["signatures"]}}
     except errors.ExportctlError as e:
         integrity = {"ok": False, "exit_code": e.exit_code, "error": e.message}
@@ -108,7 +117,8 @@ def audit(store: Store, ref_text: str) -> dict[str, Any]:
                       .get("backend"), "sandbox": r.get("isolation", {}).get("sandbox"),
                       "host": r.get("host", {}).get("platform"), "cached": all(c.get("cached") for c in r.get(
                           "cells", []))} for r in runs],
-            "signatures": signatures, "provenance": _provenance(provenance), "integrity": integrity}
+            "signatures": signatures, "provenance": _provenance(attached.provenance),
+            "bom": attached.bom.digest if attached.bom else None, "integrity": integrity}
 
 
 def render(console: Console, data: dict[str, Any]) -> None:
@@ -152,6 +162,7 @@ def render(console: Console, data: dict[str, Any]) -> None:
           f"signed by key {prov['keyid']}: {integrity.get('provenance', 'not checked')}", highlight=False)
         for dep in prov["dependencies"]:
             p(f"            uses {dep}", highlight=False)
+    p(bom_line(data["bom"], integrity.get("bom")), highlight=False)
     for run in data["runs"]:
         p(f"run         {run['started']} {run['backend']}/{run['sandbox']} on {run['host']}"
           f"{' (all cached)' if run['cached'] else ''}", highlight=False)

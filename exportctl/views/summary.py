@@ -8,10 +8,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from exportctl.bundle.bom import attached
 from exportctl.bundle.read import read_bundle, validation_of
 from exportctl.canonical import short
 from exportctl.store import mediatypes as mt
 from exportctl.store.layout import Store
+from exportctl.views.audit import bom_line
 
 if TYPE_CHECKING:
     from exportctl.build.pipeline import BuildOutcome
@@ -84,7 +86,7 @@ def bundle_detail(store: Store, digest: str) -> dict[str, Any]:
             "cells": cells, "isolation_degraded": info.isolation_degraded,
             "layers": [{"title": la.annotations.get(mt.ANNOTATION_TITLE), "digest": la.digest, "size": la.size,
                         "mediaType": la.media_type} for la in info.layers],
-            "runs": store.run_records(digest)}
+            "runs": store.run_records(digest), "bom": (bom.digest if (bom := attached(store, digest)) else None)}
 
 
 def render_detail(console: Console, data: dict[str, Any]) -> None:
@@ -108,3 +110,4 @@ def render_detail(console: Console, data: dict[str, Any]) -> None:
     for la in data["layers"]:
         layers.add_row(la["title"] or "?", str(la["size"]), la["digest"])
     console.print(layers)
+    console.print(bom_line(data["bom"]), highlight=False)

@@ -2,17 +2,16 @@
 
 Each cell is validated in its own runtime, or (CoreML off macOS) checked structurally and marked so, never
 passed; two clean builds give the same bytes per cell, and partial builds merge into the full build's digest.
-Build A (one full build), build B (three `--only` builds, then `merge`) and the detector's regeneration run
-side by side: cells are single-threaded, so the processes share the cores instead of queueing (~8 min).
+Build A (the session's `full_matrix`, tests/conftest.py), build B (three `--only` builds, then `merge`) and the
+detector's regeneration run side by side: cells are single-threaded, so the processes share the cores instead of
+queueing (~8 min).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,41 +20,22 @@ from exportctl import errors
 from exportctl.env.locks import platform_tag
 from exportctl.env.uvenv import ensure_env
 from exportctl.recipe.model import DEFAULT_TOLERANCES, Precision
-from tests.conftest import ROOT, build_json, exportctl
-from tests.fixtures.shapes import write_fixture_scenes, write_scenes
+from tests.conftest import DETECTOR, FULL_MATRIX, ROOT, MatrixBuild, build_json, exportctl, full_matrix_recipe
+from tests.fixtures.shapes import write_scenes
 
 pytestmark = pytest.mark.slow
 
-FULL_MATRIX = ROOT / "recipes" / "full-matrix.yaml"
-DETECTOR = ROOT / "tests" / "fixtures" / "detector.pt"
 FORMATS = {"onnx": ("fp32", "fp16"), "torchscript": ("fp32",), "openvino": ("fp32", "fp16", "int8"),
            "litert": ("fp32", "w8a32", "int8", "w8a16"), "coreml": ("fp32", "fp16", "int8")}
 PARTS = (("onnx", "torchscript", "openvino"), ("litert",), ("coreml",))
 
 
-def _recipe(directory: Path, scenes: Path, text: str | None = None) -> Path:
-    """recipes/full-matrix.yaml with its scenes and checkpoint at absolute paths (the bundle keeps only names)."""
-    text = (text or FULL_MATRIX.read_text()).replace("../tests/fixtures/scenes", str(scenes))
-    path = directory / "full-matrix.yaml"
-    path.write_text(text.replace("../tests/fixtures/detector.pt", str(DETECTOR)))
-    return path
-
-
-def _popen(*args: str | Path, store: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "exportctl", *map(str, args)], cwd=ROOT, text=True,
-                            env={**os.environ, "EXPORTCTL_STORE": str(store)},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
 @pytest.fixture(scope="session")
-def matrix(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    base = tmp_path_factory.mktemp("matrix")
-    write_fixture_scenes(base / "scenes")
-    recipe = _recipe(base, base / "scenes")
-    store_a, store_b = base / "store-a", base / "store-b"
-    for toolchain in ("torchscript", "onnx", "openvino", "litert", "coreml"):
-        ensure_env(toolchain)  # once, before three processes would race to create them
-    full = _popen("build", recipe, "--json", "--backend", "local", store=store_a)
+def matrix(full_matrix: MatrixBuild) -> dict:
+    """Build A (the session's full build, in the background), build B (three `--only` builds, then `merge`) and
+    the detector's regeneration side by side."""
+    base, recipe = full_matrix.recipe.parent, full_matrix.recipe
+    store_b = base / "store-b"
     regen = subprocess.Popen([str(ensure_env("torchscript")[0] / "bin" / "python"),
                               str(ROOT / "tests" / "fixtures" / "make_detector.py"), str(base / "detector.pt")],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -64,12 +44,11 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> dict:
         _, part = build_json(recipe, store_b, *(f"--only={fmt}" for fmt in group))
         parts.append(part)
     merged = json.loads(exportctl("merge", *(p["bundle"] for p in parts), "--json", store=store_b).stdout)
-    out, err = full.communicate()
-    assert full.returncode == 0, err[-3000:]
+    a = full_matrix.result()
     regen_log, _ = regen.communicate()
     assert regen.returncode == 0, regen_log[-3000:]
-    return {"recipe": recipe, "scenes": base / "scenes", "store": store_a, "store_b": store_b,
-            "a": json.loads(out), "parts": parts, "merged": merged,
+    return {"recipe": recipe, "scenes": full_matrix.scenes, "store": full_matrix.store, "store_b": store_b,
+            "a": a, "parts": parts, "merged": merged,
             "regenerated": hashlib.sha256((base / "detector.pt").read_bytes()).hexdigest(), "regen_log": regen_log}
 
 
@@ -127,7 +106,7 @@ def test_blank_calibration_fails_its_gate_with_exit_2(matrix: dict, tmp_path: Pa
     write_scenes(tmp_path / "blank", 64, seed=0, size=160, blank=True)
     text = FULL_MATRIX.read_text().replace("images: ../tests/fixtures/scenes/calibration\n  count: 300",
                                            f"images: {tmp_path / 'blank'}")
-    recipe = _recipe(tmp_path, matrix["scenes"], text)
+    recipe = full_matrix_recipe(tmp_path, matrix["scenes"], text)
     done = exportctl("build", recipe, "--only", "openvino/int8", store=matrix["store"], check=False)
     assert done.returncode == errors.VALIDATION_FAILED, done.stderr
     assert "openvino/int8" in done.stderr and "recall" in done.stderr
@@ -137,7 +116,7 @@ def test_coreml_nms_pipeline_is_fp32_and_checked_structurally(matrix: dict, tmp_
     text = FULL_MATRIX.read_text()
     text = text[: text.index("formats:")] + "formats:\n  coreml:\n    precisions: [fp32]\n    options: {nms: true}\n" \
         + text[text.index("validation:"):]
-    code, summary = build_json(_recipe(tmp_path, matrix["scenes"], text), matrix["store"])
+    code, summary = build_json(full_matrix_recipe(tmp_path, matrix["scenes"], text), matrix["store"])
     assert code == errors.OK
     (cell,) = summary["cells"]
     checks = {c["check"]: c for c in cell["validation"]["structure"]}

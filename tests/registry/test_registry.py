@@ -36,7 +36,7 @@ def test_push_pull_verify_and_second_push_uploads_nothing(plain_registry, signed
     ref = f"{plain_registry.host}/exports/quickstart:v1"
     pushed = json.loads(exportctl("push", digest, ref, "--json", store=store).stdout)
     assert pushed["reference"] == f"{plain_registry.host}/exports/quickstart@{digest}"
-    assert pushed["uploaded_blobs"] > 0 and len(pushed["referrers"]) == 2  # provenance + signature
+    assert pushed["uploaded_blobs"] > 0 and len(pushed["referrers"]) == 3  # provenance, signature, ML-BOM
     again = json.loads(exportctl("push", digest, ref, "--json", store=store).stdout)
     assert again["uploaded_blobs"] == 0 and again["uploaded_bytes"] == 0
 
@@ -53,6 +53,8 @@ def test_push_pull_verify_and_second_push_uploads_nothing(plain_registry, signed
     assert not (tmp_path / "untouched").exists()  # verify REF does not write the user's store
     audit = json.loads(exportctl("audit", ref, "--json", store=empty).stdout)
     assert audit["bundle"] == digest if "bundle" in audit else digest in json.dumps(audit)
+    summary = exportctl("report", ref, "--format", "md", store=empty).stdout  # a REF resolves as audit's does
+    assert f"`{digest}`" in summary and "ML-BOM: CycloneDX 1.6 referrer" in summary
 
     raw = proc.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{ref}"], env=proc.clean_env())
     assert raw.returncode == 0, raw.output
