@@ -12,7 +12,6 @@ import base64
 import contextlib
 import json
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from typing import Any
 
 import requests
 
-from exportctl import proc
+from tests.services import ensure_packages
 
 FLAGS = ("--headless", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--hide-scrollbars", "--remote-debugging-port=0")
@@ -30,18 +29,7 @@ FLAGS = ("--headless", "--disable-gpu", "--disable-quic", "--no-first-run", "--d
 
 def ensure_chromium() -> str | None:
     """None when `chromium` is there (installed now if needed), else why it cannot be."""
-    if shutil.which("chromium"):
-        return None
-    if os.geteuid() != 0:
-        return "chromium is missing and only root can apt-get install it"
-    env = proc.clean_env({"DEBIAN_FRONTEND": "noninteractive"})
-    if proc.run(["apt-get", "install", "-y", "--no-install-recommends", "chromium"], env=env,
-                timeout=1800).returncode != 0:
-        proc.run(["apt-get", "update"], env=env, timeout=600)
-        done = proc.run(["apt-get", "install", "-y", "--no-install-recommends", "chromium"], env=env, timeout=1800)
-        if done.returncode != 0:
-            return f"apt-get install chromium failed:\n{done.tail(10)}"
-    return None
+    return ensure_packages("browser tier", {"chromium": "chromium"})
 
 
 @dataclass

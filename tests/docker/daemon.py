@@ -7,13 +7,13 @@ Debian's docker.io and debootstrap and starts a private dockerd (no iptables, no
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from exportctl import proc
+from tests import services
 
 PACKAGES = {"dockerd": "docker.io", "debootstrap": "debootstrap"}
 
@@ -33,13 +33,9 @@ def _check(argv: list[str], env: dict[str, str] | None = None, timeout: float = 
 
 
 def ensure_packages() -> None:
-    missing = sorted({pkg for program, pkg in PACKAGES.items() if shutil.which(program) is None})
-    if not missing:
-        return
-    env = proc.clean_env({"DEBIAN_FRONTEND": "noninteractive"})
-    if proc.run(["apt-get", "install", "-y", "--no-install-recommends", *missing], env=env).returncode != 0:
-        _check(["apt-get", "update"], env)
-        _check(["apt-get", "install", "-y", "--no-install-recommends", *missing], env)
+    why = services.ensure_packages("docker tier", PACKAGES)
+    if why:
+        raise RuntimeError(why)
 
 
 def start_dockerd(run_dir: Path, data_root: Path) -> Daemon:
