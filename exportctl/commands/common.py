@@ -117,6 +117,9 @@ def print_columns(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> None
     For listings that grow with the store (`ls`): rich measures and wraps every cell, which on 1 000 rows costs
     more than the command's start-up, and at 80 columns it cut digests to `sha256:5fba…`, which no one can copy.
     """
+    # Values come from the store, which may be someone else's: no escape sequence or line break reaches the terminal.
+    rows = [tuple(v if v.isprintable() else "".join(c if c.isprintable() else "?" for c in v) for v in r)
+            for r in rows]
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
 
     def line(cells: tuple[str, ...]) -> str:

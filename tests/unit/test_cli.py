@@ -162,3 +162,12 @@ def test_rebuild_check_takes_build_s_parallel_options(tmp_path: Path) -> None:
     assert options["build"] == options["rebuild"] and set(options["rebuild"]) == {"jobs", "memory_budget"}
     done = exportctl("rebuild", "sha256:" + "0" * 64, "--check", "-j", "0", store=tmp_path / "s", check=False)
     assert done.returncode == errors.CONFIG_ERROR and "--jobs" in done.stderr
+
+
+def test_listings_print_whole_values_and_no_control_characters(capsys: pytest.CaptureFixture[str]) -> None:
+    from exportctl.commands.common import print_columns
+
+    digest = "sha256:" + "ab" * 32
+    print_columns(("bundle", "recipe"), [(digest, "evil\x1b[2J\nname"), ("sha256:00", "ok")])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["bundle" + " " * 65 + "  recipe", f"{digest}  evil?[2J?name", "sha256:00" + " " * 62 + "  ok"]
