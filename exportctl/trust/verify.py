@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import json
 import os
 import stat
 import tempfile
-import threading
-from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -105,28 +102,6 @@ def _canonical_base64(text: object) -> bool:
         return isinstance(text, str) and base64.b64encode(base64.b64decode(text, validate=True)).decode() == text
     except (binascii.Error, ValueError):
         return False
-
-
-def _import_model_signing() -> None:
-    with contextlib.suppress(Exception):  # a failed import fails again, with its message, where it is used
-        import model_signing  # noqa: F401
-
-
-@contextlib.contextmanager
-def _importing_model_signing(needed: bool) -> Iterator[None]:
-    """Import model-signing (with sigstore: most of a second of Python) on a thread while the block hashes
-    blobs. Hashing and reading release the GIL, so on a second core the signature check then costs no import
-    time. The block only hashes (it imports nothing), and the thread is joined when it ends: no two imports race.
-    """
-    if not needed:
-        yield
-        return
-    thread = threading.Thread(target=_import_model_signing, name="import-model-signing")
-    thread.start()
-    try:
-        yield
-    finally:
-        thread.join()
 
 
 def _check_signature(root: Path, path: Path, public_key_file: Path, kid: str, ledger: HashLedger) -> None:
@@ -252,10 +227,9 @@ def _verify_layout(root: Path, key_file: Path | None, recorded: dict[str, bytes]
     provenance, bom_digest = (ref.attached_digest(entry, key) for key in (ref.ANNOTATION_PROVENANCE,
                                                                           ref.ANNOTATION_BOM))
     attached = {what: d for what, d in (("provenance", provenance), ("ML-BOM", bom_digest)) if d is not None}
-    with _importing_model_signing(rehash and bool(sig_files) and (key_file is not None or bool(recorded))):
-        expected = _expected_blobs(root, bundle, attached, blobs, rehash)
-        if rehash:
-            store.verify(bundle)
+    expected = _expected_blobs(root, bundle, attached, blobs, rehash)
+    if rehash:
+        store.verify(bundle)
     info = read_bundle(store, bundle)
     for named in entries:
         _check_names(info, named, store)
@@ -302,8 +276,7 @@ def verify_stored(store: Store, ref_text: str, key_file: Path | None = None,
                 if s.annotations.get(ref.ANNOTATION_SIGNER) == "key"}
     # beside the blobs: the layout is hard links, so the blob digests write_layout computed serve the signatures
     with scratch_dir(store.root / "exportctl") as tmp, hash_ledger():
-        with _importing_model_signing(bool(attached.signatures) and (key_file is not None or bool(recorded))):
-            ref.write_layout(store, digest, tmp / "layout", attached)  # re-hashes the bundle's blobs
+        ref.write_layout(store, digest, tmp / "layout", attached)  # re-hashes the bundle's blobs
         return verify_layout(tmp / "layout", key_file, recorded, rehash=False, trust=trust)
 
 
