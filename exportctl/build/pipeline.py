@@ -24,7 +24,15 @@ from exportctl.bundle import assemble as bundle
 from exportctl.cell.phases import phase_of
 from exportctl.cell.protocol import Verdict
 from exportctl.env.uvenv import cache_root
-from exportctl.plan.matrix import CALIBRATION_INPUT, CHECKPOINT_INPUT, REFERENCE_INPUT, Cell, Plan, make_plan
+from exportctl.plan.matrix import (
+    CALIBRATION_INPUT,
+    CHECKPOINT_INPUT,
+    DATASET_INPUT,
+    REFERENCE_INPUT,
+    Cell,
+    Plan,
+    make_plan,
+)
 from exportctl.recipe.model import Recipe
 from exportctl.runners import Job, Runner
 from exportctl.store.layout import Store
@@ -91,10 +99,11 @@ def build(recipe: Recipe, store: Store, runner: Runner, report: Report = lambda 
             watch.task(f"env {toolchain}", "created" if facts.get("created") else "ready")
 
     checkpoint_path, checkpoint_digest, demo = _checkpoint(recipe, plan, store, runner, watch, hints)
+    labelled = plan.dataset.mounts(DATASET_INPUT) if plan.dataset is not None else {}
     reference = _watched(store, runner, watch, "reference", plan.reference_key, lambda out, on_line: Job(
         toolchain=plan.reference_toolchain, request=plan.reference,
-        inputs={CHECKPOINT_INPUT: checkpoint_path, **plan.images}, output_dir=out, source_date_epoch=sde,
-        label="reference", on_line=on_line))
+        inputs={CHECKPOINT_INPUT: checkpoint_path, **plan.images, **labelled}, output_dir=out,
+        source_date_epoch=sde, label="reference", on_line=on_line))
     _require_success("computing the PyTorch reference outputs", reference, store,
                      hints.get(plan.reference_toolchain, CELL_HINT))
 
@@ -203,6 +212,8 @@ def _run_cell(cell: Cell, plan: Plan, store: Store, runner: Runner, watch: Progr
     inputs = {CHECKPOINT_INPUT: checkpoint, **reference.mounts(REFERENCE_INPUT, store)}
     if cell.calibrates and plan.calibration is not None:  # only calibrating cells see the images
         inputs.update(plan.calibration.mounts(CALIBRATION_INPUT))
+    if cell.request.dataset is not None and plan.dataset is not None:
+        inputs.update(plan.dataset.mounts(DATASET_INPUT))
     result = _watched(store, runner, watch, cell.name, cell.key, lambda out, on_line: Job(
         toolchain=cell.format.toolchain, request=cell.request, inputs=inputs, output_dir=out, source_date_epoch=sde,
         label=cell.name, on_line=on_line))

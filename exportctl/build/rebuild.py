@@ -48,6 +48,9 @@ def _inputs(store: Store, info: BundleInfo, recipe: dict[str, Any], workdir: Pat
     names = [str(p) for p in (recipe.get("validation") or {}).get("images", [])]
     if recipe.get("calibration"):
         names.append(str(recipe["calibration"]["images"]))
+    dataset = (recipe.get("validation") or {}).get("dataset")
+    if dataset:  # bundled as "<directory>/data.yaml": the directory holds its images and labels
+        names.append(str(dataset["data"]).split("/", 1)[0])
     for name in names:
         source = inputs / name if inputs is not None else None
         if source is None or not source.exists():

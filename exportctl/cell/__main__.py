@@ -57,10 +57,13 @@ def run(invocation: Invocation) -> int:
     ref_dir = invocation.input(validation.reference) if validation is not None else None
     result = None
     if validation is not None and ref_dir is not None:
+        from exportctl.cell import accuracy
         from exportctl.cell.validate import validate
 
         phases.begin("validate")
-        result = validate(spec, task, artifact, ref_dir, validation, request.precision)
+        labelled = accuracy.load(invocation.input(request.dataset.directory), request.dataset) \
+            if request.dataset is not None else None
+        result = validate(spec, task, artifact, ref_dir, validation, request.precision, labelled)
         (invocation.output_dir / "validation.json").write_text(json.dumps(result, sort_keys=True, indent=2) + "\n")
     phases.begin("finish")
     info = json.loads((ref_dir / "reference.json").read_text()) if ref_dir else {}

@@ -30,6 +30,8 @@ def _metrics(validation: dict[str, Any] | None) -> dict[str, Any]:
                 "precision"):
         if key in (validation.get("detection") or {}):
             out[f"detection.{key}"] = validation["detection"][key]
+    for name, m in sorted(((validation.get("accuracy") or {}).get("metrics") or {}).items()):
+        out[f"accuracy.{name}"], out[f"accuracy.{name}_drop"] = m.get("artifact"), m.get("drop")
     return out
 
 

@@ -39,6 +39,9 @@ def _metrics_line(validation: dict[str, Any] | None) -> str:
         if det.get("mean_iou") is not None:
             parts.append(f"iou={det['mean_iou']:.4f} dscore={det['max_score_delta']:.4f} "
                          f"cls={det['class_agreement']:.2f}")
+    for name, m in sorted(((validation.get("accuracy") or {}).get("metrics") or {}).items()):
+        if m.get("artifact") is not None:
+            parts.append(f"{name}={m['artifact']:.4f} (drop {m['drop']:+.4f})")
     return " ".join(parts)
 
 

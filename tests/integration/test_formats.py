@@ -28,14 +28,17 @@ pytestmark = pytest.mark.slow
 
 FULL_MATRIX = ROOT / "recipes" / "full-matrix.yaml"
 DETECTOR = ROOT / "tests" / "fixtures" / "detector.pt"
+DATASET = ROOT / "recipes" / "data" / "shapes-val" / "data.yaml"
 FORMATS = {"onnx": ("fp32", "fp16"), "torchscript": ("fp32",), "openvino": ("fp32", "fp16", "int8"),
            "litert": ("fp32", "w8a32", "int8", "w8a16"), "coreml": ("fp32", "fp16", "int8")}
 PARTS = (("onnx", "torchscript", "openvino"), ("litert",), ("coreml",))
 
 
 def _recipe(directory: Path, scenes: Path, text: str | None = None) -> Path:
-    """recipes/full-matrix.yaml with its scenes and checkpoint at absolute paths (the bundle keeps only names)."""
+    """recipes/full-matrix.yaml with its scenes, labelled set and checkpoint at absolute paths (the bundle keeps
+    only names)."""
     text = (text or FULL_MATRIX.read_text()).replace("../tests/fixtures/scenes", str(scenes))
+    text = text.replace("dataset: data/shapes-val/data.yaml", f"dataset: {DATASET}")
     path = directory / "full-matrix.yaml"
     path.write_text(text.replace("../tests/fixtures/detector.pt", str(DETECTOR)))
     return path
@@ -86,11 +89,28 @@ def test_every_cell_is_validated_in_its_runtime_or_honestly_marked(matrix: dict)
         if name.startswith("coreml/"):  # converted on Linux, predicted only on macOS
             assert cell["status"] == "not-validated" and "requires macOS" in v["reason"], v
             assert v["structure"] and all(c["ok"] for c in v["structure"]), v["structure"]
+            assert "accuracy" not in v  # its runtime cannot run here: nothing measured, nothing claimed
         else:
             assert cell["status"] == "passed" and not v["violations"], (name, v["violations"])
             assert v["detection"]["ref_boxes"] >= 20, "the trained detector must find shapes to compare"
+            assert v["tensor"]["output0"]["histogram"]["counts"] and v["tensor"]["output0"]["histogram"]["edges"]
+            _check_accuracy(name, v)
     text = exportctl("show", matrix["a"]["bundle"], store=matrix["store"]).stdout
-    assert "not-validated" in text and "requires macOS" in text
+    assert "not-validated" in text and "requires macOS" in text and "map50_95=" in text
+    measured = json.loads(_layer(matrix["store"], matrix["a"]["bundle"], "reference/accuracy.json").read_text())
+    assert measured["dataset"]["images"] == 48 and set(measured["metrics"]) == {"map50_95", "map50"}
+
+
+def _check_accuracy(name: str, v: dict) -> None:
+    """Every measured cell has the PyTorch reference's box mAP on the labelled set, its own, the drop and its gate."""
+    acc = v["accuracy"]
+    assert acc["dataset"]["images"] == 48 and acc["dataset"]["digest"].startswith("sha256:")
+    gates = {g["gate"]: g for g in v["gates"]}
+    for metric in ("map50_95", "map50"):
+        m = acc["metrics"][metric]
+        assert m["reference"] > (0.8 if metric == "map50_95" else 0.95), (name, m)  # the trained detector
+        assert m["drop"] == pytest.approx(m["reference"] - m["artifact"]) and m["ok"], (name, m)
+        assert gates[f"accuracy.{metric}"]["limit"] == m["max_drop"] and gates[f"accuracy.{metric}"]["ok"]
 
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
@@ -128,9 +148,14 @@ def test_blank_calibration_fails_its_gate_with_exit_2(matrix: dict, tmp_path: Pa
     text = FULL_MATRIX.read_text().replace("images: ../tests/fixtures/scenes/calibration\n  count: 300",
                                            f"images: {tmp_path / 'blank'}")
     recipe = _recipe(tmp_path, matrix["scenes"], text)
-    done = exportctl("build", recipe, "--only", "openvino/int8", store=matrix["store"], check=False)
+    done = exportctl("build", recipe, "--only", "openvino/int8", "--json", store=matrix["store"], check=False)
     assert done.returncode == errors.VALIDATION_FAILED, done.stderr
     assert "openvino/int8" in done.stderr and "recall" in done.stderr
+    # the accuracy on the labelled set collapses too, and its gate names the metric
+    assert "accuracy.map50_95" in done.stderr and "accuracy.map50 " in done.stderr
+    (cell,) = json.loads(done.stdout)["cells"]
+    drop = cell["validation"]["accuracy"]["metrics"]["map50_95"]
+    assert drop["ok"] is False and drop["drop"] > drop["max_drop"] == 0.05
 
 
 def test_coreml_nms_pipeline_is_fp32_and_checked_structurally(matrix: dict, tmp_path: Path) -> None:
