@@ -22,6 +22,7 @@ from exportctl.build.events import CACHED, DONE, QUEUED, RUNNING, STEP_ENV, WAIT
 from exportctl.build.schedule import PeakMemory, Task, available_memory_mib, run_all
 from exportctl.bundle import assemble as bundle
 from exportctl.cell.phases import phase_of
+from exportctl.cell.profile import DEFAULT, OFF, PROFILE_ENV, Settings
 from exportctl.cell.protocol import Verdict
 from exportctl.env.uvenv import cache_root
 from exportctl.plan.matrix import (
@@ -72,9 +73,10 @@ def _require_success(what: str, result: ActionResult, store: Store, hint: str = 
 
 def build(recipe: Recipe, store: Store, runner: Runner, report: Report = lambda step, msg: None,
           only: tuple[str, ...] = (), *, progress: Progress | None = None, jobs: int = 1,
-          memory_budget_mib: int | None = None) -> BuildOutcome:
+          memory_budget_mib: int | None = None, profile: Settings | None = DEFAULT) -> BuildOutcome:
     """Build `recipe`: environments, then the demo checkpoint and the reference (once each), then the cells,
-    up to `jobs` at a time within the memory budget (default: the memory available now)."""
+    up to `jobs` at a time within the memory budget (default: the memory available now). Each cell that runs
+    measures its artifact's latency (`profile`; None: not measured), a run fact outside every key."""
     watch = progress or ReportProgress(report)
     started = dt.datetime.now(dt.UTC)
     plan = make_plan(recipe, only=only)
@@ -115,7 +117,7 @@ def build(recipe: Recipe, store: Store, runner: Runner, report: Report = lambda 
     budget = memory_budget_mib if memory_budget_mib is not None else available_memory_mib()
     results = run_all([Task(cell.name, peaks.estimate(cell.name),
                             functools.partial(_run_cell, cell, plan, store, runner, watch, checkpoint_path,
-                                              reference, sde, peaks))
+                                              reference, sde, peaks, profile))
                        for cell in plan.cells],
                       jobs=jobs, budget_mib=budget, waiting=lambda name: watch.task(name, WAITING),
                       interrupt=runner.cancel)
@@ -167,7 +169,12 @@ def _run_facts(result: ActionResult) -> dict[str, Any]:
         return {}
     phases = dict(result.report.phases)
     phases = {"sandbox start": round(max(0.0, result.seconds - sum(phases.values())), 3), **phases}
-    return {"peak_rss_mib": result.report.peak_rss_mib, "phases": phases}
+    facts: dict[str, Any] = {"peak_rss_mib": result.report.peak_rss_mib, "phases": phases}
+    if result.report.profile is not None:  # latency on the machine that ran the cell
+        facts["profile"] = result.report.profile
+    if result.report.profile_skipped is not None:
+        facts["profile_skipped"] = result.report.profile_skipped
+    return facts
 
 
 def _watched(store: Store, runner: Runner, watch: Progress, name: str, key: str,
@@ -208,15 +215,17 @@ def _checkpoint(recipe: Recipe, plan: Plan, store: Store, runner: Runner, watch:
 
 
 def _run_cell(cell: Cell, plan: Plan, store: Store, runner: Runner, watch: Progress, checkpoint: Path,
-              reference: ActionResult, sde: int, peaks: PeakMemory) -> ActionResult:
-    inputs = {CHECKPOINT_INPUT: checkpoint, **reference.mounts(REFERENCE_INPUT, store)}
+              reference: ActionResult, sde: int, peaks: PeakMemory, profile: Settings | None) -> ActionResult:
+    # the validation images too: latency is timed on them when there is no labelled set
+    inputs = {CHECKPOINT_INPUT: checkpoint, **plan.images, **reference.mounts(REFERENCE_INPUT, store)}
     if cell.calibrates and plan.calibration is not None:  # only calibrating cells see the images
         inputs.update(plan.calibration.mounts(CALIBRATION_INPUT))
     if cell.request.dataset is not None and plan.dataset is not None:
         inputs.update(plan.dataset.mounts(DATASET_INPUT))
+    asked = {PROFILE_ENV: profile.to_env() if profile is not None else OFF}  # not in the request: in no key
     result = _watched(store, runner, watch, cell.name, cell.key, lambda out, on_line: Job(
         toolchain=cell.format.toolchain, request=cell.request, inputs=inputs, output_dir=out, source_date_epoch=sde,
-        label=cell.name, on_line=on_line))
+        label=cell.name, extra_env=asked, on_line=on_line))
     if result.report is not None:
         peaks.record(cell.name, result.report.peak_rss_mib)
     return result

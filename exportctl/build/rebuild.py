@@ -121,7 +121,8 @@ def rebuild_check(store: Store, ref_text: str, *, checkpoint: Path | None = None
         recipe = parse_recipe(canonical_json(recipe_data).decode(), source=f"{short(digest)}:recipe.json",
                               base_dir=workdir / "inputs")
         scratch_store = Store.open(workdir / "store")
-        outcome = build(recipe, scratch_store, get_runner(backend, sandbox=sandbox), report)
+        # bytes are what is checked: no latency profile
+        outcome = build(recipe, scratch_store, get_runner(backend, sandbox=sandbox), report, profile=None)
         rebuilt = read_bundle(scratch_store, outcome.digest)
         cells = compare(info, rebuilt)
     identical = all(c["identical"] for c in cells) and rebuilt.checkpoint == info.checkpoint

@@ -45,6 +45,35 @@ def _metrics_line(validation: dict[str, Any] | None) -> str:
     return " ".join(parts)
 
 
+def latest_profiles(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """cell -> its newest run record entry that says something about latency (`profile` or `profile_skipped`)."""
+    found: dict[str, dict[str, Any]] = {}
+    for run in runs:  # oldest first: later runs replace earlier ones
+        for cell in run.get("cells", []):
+            if "profile" in cell or "profile_skipped" in cell:
+                found[cell["cell"]] = {**cell, "run_started": run.get("started")}
+    return found
+
+
+def render_latency(console: Console, runs: list[dict[str, Any]]) -> None:
+    """Each cell's latency from its newest measurement: p50 per stage and p50/p99 in total, at each thread count."""
+    profiles = latest_profiles(runs)
+    if not profiles:
+        return
+    table = Table(title="latency on the build machine (ms; newest run record per cell)")
+    for col in ("cell", "threads", "pre p50", "infer p50", "post p50", "total p50", "total p99", "images/s"):
+        table.add_column(col, justify="left" if col == "cell" else "right")
+    for name, cell in profiles.items():
+        for t in cell["profile"]["threads"].values() if "profile" in cell else ():
+            table.add_row(name, str(t["threads"]), *(f"{t[f'{s}_ms']['p50']:.2f}" for s in (
+                "preprocess", "inference", "postprocess", "total")), f"{t['total_ms']['p99']:.2f}",
+                f"{t['throughput_ips']:.1f}")
+    console.print(table)
+    for name, cell in profiles.items():
+        if "profile" not in cell:
+            console.print(f"{name} latency: {cell['profile_skipped']}", highlight=False)
+
+
 def build_summary(outcome: BuildOutcome) -> dict[str, Any]:
     cells = []
     for o in outcome.outcomes:
@@ -111,3 +140,4 @@ def render_detail(console: Console, data: dict[str, Any]) -> None:
     for la in data["layers"]:
         layers.add_row(la["title"] or "?", str(la["size"]), la["digest"])
     console.print(layers)
+    render_latency(console, data["runs"])
