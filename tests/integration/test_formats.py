@@ -137,6 +137,11 @@ def test_partial_builds_merge_into_the_full_builds_digest(matrix: dict) -> None:
     shown = _show(matrix["store_b"], matrix["merged"]["bundle"])
     assert {c["platform"] for c in shown["cells"]} == {platform_tag()}
     assert shown["runs"][-1]["merged_from"] == [p["bundle"] for p in matrix["parts"]]
+    # the merged bundle shows each cell's facts (latency included) from the part that built it
+    built = {c["cell"]: c for c in shown["runs"][-1]["cells"]}
+    assert set(built) == {c["cell"] for c in matrix["a"]["cells"]}
+    assert all(("profile" in c) != n.startswith("coreml/") and c["part"] in shown["runs"][-1]["merged_from"]
+               for n, c in built.items()), built
 
 
 def test_quantized_cells_gate_on_task_metrics_and_the_bundle_records_calibration(matrix: dict) -> None:
