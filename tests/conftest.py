@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = ROOT / "recipes" / "quickstart.yaml"
 FULL_MATRIX = ROOT / "recipes" / "full-matrix.yaml"
 DETECTOR = ROOT / "tests" / "fixtures" / "detector.pt"
+DATASET = ROOT / "recipes" / "data" / "shapes-val" / "data.yaml"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -73,13 +74,13 @@ def build_json(recipe: Path, store: Path, *extra: str, check: bool = True) -> tu
 @pytest.fixture(scope="session")
 def quickstart_builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     """The quickstart built into two empty stores (environments are shared through the user cache), one cell at
-    a time and two at once: the bundle must not depend on --jobs."""
+    a time and measuring latency, two at once without (`--no-profile`): the bundle must depend on neither."""
     if shutil.which("bwrap") is None:
         pytest.fail("bubblewrap is required for the slow tier: apt-get install bubblewrap")
     base = tmp_path_factory.mktemp("quickstart")
     first, second = base / "store-a", base / "store-b"
     _, a = build_json(QUICKSTART, first, "--jobs", "1")
-    _, b = build_json(QUICKSTART, second, "--jobs", "2")
+    _, b = build_json(QUICKSTART, second, "--jobs", "2", "--no-profile")
     return {"store": first, "other_store": second, "a": a, "b": b}
 
 
@@ -98,8 +99,10 @@ def plain_registry(registry_tools: None, tmp_path_factory: pytest.TempPathFactor
 
 
 def full_matrix_recipe(directory: Path, scenes: Path, text: str | None = None) -> Path:
-    """recipes/full-matrix.yaml with its scenes and checkpoint at absolute paths (the bundle keeps only names)."""
+    """recipes/full-matrix.yaml with its scenes, labelled set and checkpoint at absolute paths (the bundle keeps
+    only names)."""
     text = (text or FULL_MATRIX.read_text()).replace("../tests/fixtures/scenes", str(scenes))
+    text = text.replace("dataset: data/shapes-val/data.yaml", f"dataset: {DATASET}")
     path = directory / "full-matrix.yaml"
     path.write_text(text.replace("../tests/fixtures/detector.pt", str(DETECTOR)))
     return path

@@ -23,9 +23,18 @@ from exportctl.build.schedule import PeakMemory, Task, available_memory_mib, run
 from exportctl.bundle import assemble as bundle
 from exportctl.bundle import bom
 from exportctl.cell.phases import phase_of
+from exportctl.cell.profile import DEFAULT, OFF, PROFILE_ENV, Settings
 from exportctl.cell.protocol import Verdict
 from exportctl.env.uvenv import cache_root
-from exportctl.plan.matrix import CALIBRATION_INPUT, CHECKPOINT_INPUT, REFERENCE_INPUT, Cell, Plan, make_plan
+from exportctl.plan.matrix import (
+    CALIBRATION_INPUT,
+    CHECKPOINT_INPUT,
+    DATASET_INPUT,
+    REFERENCE_INPUT,
+    Cell,
+    Plan,
+    make_plan,
+)
 from exportctl.recipe.model import Recipe
 from exportctl.runners import Job, Runner
 from exportctl.store.layout import Store
@@ -65,9 +74,10 @@ def _require_success(what: str, result: ActionResult, store: Store, hint: str = 
 
 def build(recipe: Recipe, store: Store, runner: Runner, report: Report = lambda step, msg: None,
           only: tuple[str, ...] = (), *, progress: Progress | None = None, jobs: int = 1,
-          memory_budget_mib: int | None = None) -> BuildOutcome:
+          memory_budget_mib: int | None = None, profile: Settings | None = DEFAULT) -> BuildOutcome:
     """Build `recipe`: environments, then the demo checkpoint and the reference (once each), then the cells,
-    up to `jobs` at a time within the memory budget (default: the memory available now)."""
+    up to `jobs` at a time within the memory budget (default: the memory available now). Each cell that runs
+    measures its artifact's latency (`profile`; None: not measured), a run fact outside every key."""
     watch = progress or ReportProgress(report)
     started = dt.datetime.now(dt.UTC)
     plan = make_plan(recipe, only=only)
@@ -91,7 +101,7 @@ def build(recipe: Recipe, store: Store, runner: Runner, report: Report = lambda 
     budget = memory_budget_mib if memory_budget_mib is not None else available_memory_mib()
     results = run_all([Task(cell.name, peaks.estimate(cell.name),
                             functools.partial(_run_cell, cell, plan, store, runner, watch, checkpoint_path,
-                                              reference, sde, peaks))
+                                              reference, sde, peaks, profile))
                        for cell in plan.cells],
                       jobs=jobs, budget_mib=budget, waiting=lambda name: watch.task(name, WAITING),
                       interrupt=runner.cancel)
@@ -160,10 +170,11 @@ def prepare(recipe: Recipe, plan: Plan, store: Store, runner: Runner, watch: Pro
             watch.task(f"env {toolchain}", "created" if facts.get("created") else "ready")
     sde = recipe.source_date_epoch
     checkpoint_path, checkpoint_digest, demo = _checkpoint(recipe, plan, store, runner, watch, hints)
+    labelled = plan.dataset.mounts(DATASET_INPUT) if plan.dataset is not None else {}
     reference = _watched(store, runner, watch, "reference", plan.reference_key, lambda out, on_line: Job(
         toolchain=plan.reference_toolchain, request=plan.reference,
-        inputs={CHECKPOINT_INPUT: checkpoint_path, **plan.images}, output_dir=out, source_date_epoch=sde,
-        label="reference", on_line=on_line))
+        inputs={CHECKPOINT_INPUT: checkpoint_path, **plan.images, **labelled}, output_dir=out,
+        source_date_epoch=sde, label="reference", on_line=on_line))
     _require_success("computing the PyTorch reference outputs", reference, store,
                      hints.get(plan.reference_toolchain, CELL_HINT))
     demo_facts = None if demo is None else {"cached": demo.cached, "seconds": demo.seconds}
@@ -185,7 +196,12 @@ def _run_facts(result: ActionResult) -> dict[str, Any]:
         return {}
     phases = dict(result.report.phases)
     phases = {"sandbox start": round(max(0.0, result.seconds - sum(phases.values())), 3), **phases}
-    return {"peak_rss_mib": result.report.peak_rss_mib, "phases": phases}
+    facts: dict[str, Any] = {"peak_rss_mib": result.report.peak_rss_mib, "phases": phases}
+    if result.report.profile is not None:  # latency on the machine that ran the cell
+        facts["profile"] = result.report.profile
+    if result.report.profile_skipped is not None:
+        facts["profile_skipped"] = result.report.profile_skipped
+    return facts
 
 
 def _watched(store: Store, runner: Runner, watch: Progress, name: str, key: str,
@@ -226,13 +242,17 @@ def _checkpoint(recipe: Recipe, plan: Plan, store: Store, runner: Runner, watch:
 
 
 def _run_cell(cell: Cell, plan: Plan, store: Store, runner: Runner, watch: Progress, checkpoint: Path,
-              reference: ActionResult, sde: int, peaks: PeakMemory) -> ActionResult:
-    inputs = {CHECKPOINT_INPUT: checkpoint, **reference.mounts(REFERENCE_INPUT, store)}
+              reference: ActionResult, sde: int, peaks: PeakMemory, profile: Settings | None) -> ActionResult:
+    # the validation images too: latency is timed on them when there is no labelled set
+    inputs = {CHECKPOINT_INPUT: checkpoint, **plan.images, **reference.mounts(REFERENCE_INPUT, store)}
     if cell.calibrates and plan.calibration is not None:  # only calibrating cells see the images
         inputs.update(plan.calibration.mounts(CALIBRATION_INPUT))
+    if cell.request.dataset is not None and plan.dataset is not None:
+        inputs.update(plan.dataset.mounts(DATASET_INPUT))
+    asked = {PROFILE_ENV: profile.to_env() if profile is not None else OFF}  # not in the request: in no key
     result = _watched(store, runner, watch, cell.name, cell.key, lambda out, on_line: Job(
         toolchain=cell.format.toolchain, request=cell.request, inputs=inputs, output_dir=out, source_date_epoch=sde,
-        label=cell.name, on_line=on_line))
+        label=cell.name, extra_env=asked, on_line=on_line))
     if result.report is not None:
         peaks.record(cell.name, result.report.peak_rss_mib)
     return result

@@ -48,6 +48,9 @@ def _inputs(store: Store, info: BundleInfo, recipe: dict[str, Any], workdir: Pat
     names = [str(p) for p in (recipe.get("validation") or {}).get("images", [])]
     if recipe.get("calibration"):
         names.append(str(recipe["calibration"]["images"]))
+    dataset = (recipe.get("validation") or {}).get("dataset")
+    if dataset:  # bundled as "<directory>/data.yaml": the directory holds its images and labels
+        names.append(str(dataset["data"]).split("/", 1)[0])
     for name in names:
         source = inputs / name if inputs is not None else None
         if source is None or not source.exists():
@@ -122,7 +125,8 @@ def rebuild_check(store: Store, ref_text: str, *, checkpoint: Path | None = None
                               base_dir=workdir / "inputs")
         scratch_store = Store.open(workdir / "store")
         outcome = build(recipe, scratch_store, get_runner(backend, sandbox=sandbox), report,
-                        jobs=jobs or default_jobs(), memory_budget_mib=memory_budget_mib)
+                        jobs=jobs or default_jobs(), memory_budget_mib=memory_budget_mib,
+                        profile=None)  # bytes are what is checked: no latency profile
         rebuilt = read_bundle(scratch_store, outcome.digest)
         cells = compare(info, rebuilt)
     identical = all(c["identical"] for c in cells) and rebuilt.checkpoint == info.checkpoint

@@ -108,6 +108,17 @@ def merge(store: Store, refs: list[str]) -> tuple[str, Parts]:
     desc = store.add_manifest(manifest, {mt.ANNOTATION_RECIPE: parts.name})
     now = dt.datetime.now(dt.UTC).isoformat()
     store.add_run_record(desc.digest, {"bundle": desc.digest, "recipe": parts.name, "started": now, "finished": now,
-                                       "merged_from": [i.digest for i in infos]})
+                                       "merged_from": [i.digest for i in infos], "cells": _built_cells(store, infos)})
     bom.attach(store, desc.digest)  # as a build does: the merged bundle has its own BOM
     return desc.digest, parts
+
+
+def _built_cells(store: Store, infos: list[BundleInfo]) -> list[dict[str, Any]]:
+    """Each cell's facts (phases, latency) from the newest run record of the part that brought it, so the merged
+    bundle shows, e.g., a Mac's latency for its CoreML cells; a cell in several parts: the first part's."""
+    found: dict[str, dict[str, Any]] = {}
+    for info in infos:
+        runs = store.run_records(info.digest)
+        for cell in runs[-1].get("cells", []) if runs else []:
+            found.setdefault(cell["cell"], {**cell, "part": info.digest})
+    return [found[name] for name in sorted(found)]

@@ -57,11 +57,18 @@ def run(invocation: Invocation) -> int:
     ref_dir = invocation.input(validation.reference) if validation is not None else None
     result = None
     if validation is not None and ref_dir is not None:
+        from exportctl.cell import accuracy
         from exportctl.cell.validate import validate
 
         phases.begin("validate")
-        result = validate(spec, task, artifact, ref_dir, validation, request.precision)
+        labelled = accuracy.load(invocation.input(request.dataset.directory), request.dataset) \
+            if request.dataset is not None else None
+        result = validate(spec, task, artifact, ref_dir, validation, request.precision, labelled)
         (invocation.output_dir / "validation.json").write_text(json.dumps(result, sort_keys=True, indent=2) + "\n")
+    from exportctl.cell.profile import profile_cell
+
+    phases.begin("profile")
+    profiled, not_profiled = profile_cell(invocation, spec, task, artifact, thresholds)
     phases.begin("finish")
     info = json.loads((ref_dir / "reference.json").read_text()) if ref_dir else {}
     names = {int(k): v for k, v in info.get("names", {}).items()} or _names(invocation.input(request.checkpoint),
@@ -78,10 +85,13 @@ def run(invocation: Invocation) -> int:
     reason = result.get("reason") if result is not None else "no reference outputs to validate against"
     phases.end()
     report = CellReport(Kind.export, verdict, reason, tuple(result["violations"]) if result else (), artifact.name,
-                        peak_rss_mib(), phases.seconds)
+                        peak_rss_mib(), phases.seconds, profiled, not_profiled)
     report.write(invocation.output_dir / REPORT_FILE)
     # Into the log too (run facts, not artifacts): what the cell needed, for sizing machines and CI.
     print(f"[exportctl cell] peak RSS {report.peak_rss_mib} MiB")
+    if profiled is not None:
+        print("[exportctl cell] latency p50 " + ", ".join(
+            f"{t['total_ms']['p50']:.2f} ms at {t['threads']} thread(s)" for t in profiled["threads"].values()))
     if result is not None and verdict == Verdict.not_validated:
         print(f"[exportctl cell] not validated: {reason}")
     elif verdict == Verdict.failed:

@@ -10,15 +10,28 @@ so undefined quantities are None rather than NaN.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
 
 from exportctl.tasks.spec import Gate, TensorGroup
 
+# Edges of the per-element error histogram: 10^k for k = -9 ... 3 in steps of 0.5. Fixed, so histograms of all cells
+# and builds line up; computed in decimal (correctly rounded everywhere) rather than with the platform's pow().
+ERROR_EDGES = tuple(float(Decimal(10) ** (Decimal(k) / 2)) for k in range(-18, 7))
 
-def tensor_metrics(ref: np.ndarray, cand: np.ndarray) -> dict[str, Any]:
-    """Elementwise error and cosine similarity of two raw output tensors, computed in float64.
+
+def error_histogram(diff: np.ndarray) -> dict[str, list[Any]]:
+    """How many elements' |candidate - reference| fall in each log-spaced bin; below the first edge (exact zeros
+    too) counts in the first bin, above the last in the last."""
+    counts, _ = np.histogram(np.clip(diff, ERROR_EDGES[0], ERROR_EDGES[-1]), bins=ERROR_EDGES)
+    return {"edges": list(ERROR_EDGES), "counts": [int(c) for c in counts]}
+
+
+def tensor_metrics(ref: np.ndarray, cand: np.ndarray, histogram: bool = False) -> dict[str, Any]:
+    """Elementwise error and cosine similarity of two raw output tensors, computed in float64 (and, with
+    `histogram`, how the errors spread: `error_histogram`).
 
     Differences in shape or non-finite values make the numeric keys meaningless, so they are None and the
     `shape_match` / `finite` flags say why.
@@ -39,6 +52,8 @@ def tensor_metrics(ref: np.ndarray, cand: np.ndarray) -> dict[str, Any]:
     diff = np.abs(a - b)
     out["max_abs"] = float(diff.max()) if diff.size else 0.0
     out["mean_abs"] = float(diff.mean()) if diff.size else 0.0
+    if histogram:
+        out["histogram"] = error_histogram(diff)
     na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
     if na == 0.0 or nb == 0.0:
         out["cosine"] = 1.0 if na == nb else 0.0  # both silent: identical; one silent: unrelated

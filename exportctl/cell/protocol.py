@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,19 @@ class Validation:
     iou: float
     match_iou: float
     tolerance: dict[str, float | None]
+    # accuracy metric -> the largest drop from the reference's value on the labelled set (None: reported only)
+    max_drop: dict[str, float | None] | None = None
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A labelled set (images + labels), mounted as `<directory>/images/NNNNN.<ext>` with the labels of each image
+    at `<directory>/labels/NNNNN.txt` (none: no object in it): the reference and every cell measure on it."""
+
+    count: int
+    digest: str  # of the images, the labels and the class names: other data, other keys
+    names: dict[str, str]  # class id (as text, like JSON keys) -> name
+    directory: str = "dataset"
 
 
 @dataclass(frozen=True)
@@ -66,6 +79,7 @@ class CellRequest:
     checkpoint: str | None = None  # input name
     validation: Validation | None = None
     calibration: Calibration | None = None
+    dataset: Dataset | None = None  # reference and export cells: measure the task's accuracy on it
     images: tuple[str, ...] = ()  # reference: validation images (input names); none: the toolchain's samples
     demo: Demo | None = None
     connect: tuple[tuple[str, int], ...] | None = None  # probe: addresses to try instead of its defaults
@@ -75,10 +89,11 @@ class CellRequest:
         data: dict[str, Any] = {"kind": self.kind.value, "task": self.task, "format": self.format,
                                 "precision": self.precision, "options": dict(self.options), "imgsz": self.imgsz,
                                 "batch": self.batch, "images": list(self.images)}
-        for name in ("source_date_epoch", "checkpoint", "validation", "calibration", "demo"):
+        for name in ("source_date_epoch", "checkpoint", "validation", "calibration", "dataset", "demo"):
             value = getattr(self, name)
-            if value is not None:
-                data[name] = value if isinstance(value, (str, int)) else dict(vars(value))
+            if value is not None:  # optional fields left unset stay out, so older requests keep their keys
+                data[name] = value if isinstance(value, (str, int)) else {
+                    k: v for k, v in asdict(value).items() if v is not None}
         if self.connect is not None:
             data["connect"] = [list(target) for target in self.connect]
         return data
@@ -97,7 +112,7 @@ class CellRequest:
             imgsz=int(data.get("imgsz", 640)), batch=int(data.get("batch", 1)),
             source_date_epoch=data.get("source_date_epoch"), checkpoint=data.get("checkpoint"),
             validation=part(Validation, "validation"), calibration=part(Calibration, "calibration"),
-            images=tuple(data.get("images", ())), demo=part(Demo, "demo"),
+            dataset=part(Dataset, "dataset"), images=tuple(data.get("images", ())), demo=part(Demo, "demo"),
             connect=tuple((str(h), int(p)) for h, p in connect) if connect is not None else None,
         )
 
@@ -119,18 +134,28 @@ class CellReport:
     artifact: str | None = None  # its name in the output directory
     peak_rss_mib: int = 0  # what the cell needed, for sizing machines and scheduling (a run fact, not an artifact)
     phases: dict[str, float] = field(default_factory=dict)  # seconds per phase (imports, export, validate, ...)
+    # Latency of the artifact in its runtime on this machine (cell/profile.py), or why it was not measured: run
+    # facts like the phases, never part of the bundle.
+    profile: dict[str, Any] | None = None
+    profile_skipped: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind.value, "verdict": self.verdict.value if self.verdict else None,
+        data = {"kind": self.kind.value, "verdict": self.verdict.value if self.verdict else None,
                 "reason": self.reason, "violations": list(self.violations), "artifact": self.artifact,
                 "peak_rss_mib": self.peak_rss_mib, "phases": dict(self.phases)}
+        if self.profile is not None:
+            data["profile"] = self.profile
+        if self.profile_skipped is not None:
+            data["profile_skipped"] = self.profile_skipped
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CellReport:
         verdict = data.get("verdict")
         return cls(Kind(data["kind"]), Verdict(verdict) if verdict else None, data.get("reason"),
                    tuple(data.get("violations", ())), data.get("artifact"), int(data.get("peak_rss_mib", 0)),
-                   {str(k): float(v) for k, v in data.get("phases", {}).items()})
+                   {str(k): float(v) for k, v in data.get("phases", {}).items()}, data.get("profile"),
+                   data.get("profile_skipped"))
 
     def write(self, path: Path) -> Path:
         path.write_text(json.dumps(self.to_json(), sort_keys=True, indent=2) + "\n")

@@ -1,7 +1,8 @@
 """PyTorch reference outputs on fixed inputs, computed once per build (in the reference environment's cell).
 
 Writes `inputs.npy` (the preprocessed batch every cell's runtime is fed), one `<output>.npy` per output the
-task keeps and `reference.json`. .npy files are plain header + bytes, so equal arrays give equal files.
+task keeps and `reference.json`. .npy files are plain header + bytes, so equal arrays give equal files. With a
+labelled set, also `accuracy.json`: the task's standard metric of the PyTorch model on it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from exportctl import tasks
+from exportctl.cell import accuracy
 from exportctl.cell.contract import CellConfigError, Invocation, main
 from exportctl.cell.hermetic import seal
 from exportctl.cell.protocol import Kind
@@ -37,14 +39,20 @@ def compute(invocation: Invocation) -> int:
         model.end2end = False
     batch = np.concatenate([task.preprocess(p, request.imgsz) for p in images])
     names = [f"output{i}" for i in range(task.reference_outputs)]
-    outputs: list[list[np.ndarray]] = [[] for _ in names]
-    with torch.no_grad():
-        for i in range(len(batch)):
-            y = model(torch.from_numpy(batch[i : i + 1]))
-            kept = y if isinstance(y, (list, tuple)) else [y]
-            for k in range(len(names)):
-                outputs[k].append(kept[k].numpy())
+
+    def run(x: np.ndarray) -> list[np.ndarray]:
+        """The model's outputs the task keeps, for one preprocessed image."""
+        with torch.no_grad():
+            y = model(torch.from_numpy(x))
+        kept = y if isinstance(y, (list, tuple)) else [y]
+        return [kept[k].numpy() for k in range(len(names))]
+
+    per_image = [run(batch[i : i + 1]) for i in range(len(batch))]
+    outputs = [[o[k] for o in per_image] for k in range(len(names))]
     out = invocation.output_dir
+    if request.dataset is not None:
+        labelled = accuracy.load(invocation.input(request.dataset.directory), request.dataset)
+        accuracy.write_reference(out, labelled, accuracy.measure(task, run, labelled, request.imgsz))
     np.save(out / "inputs.npy", batch)
     for name, arrays in zip(names, outputs, strict=True):
         np.save(out / f"{name}.npy", np.concatenate(arrays))

@@ -6,7 +6,8 @@ reference's). Each bound the cell's tolerances set is a gate; `validation.json` 
 number, pass or fail. The verdict: "failed" when a gate fails, "passed" only when every gate ran and held, and
 "not-validated" when a gate could not run (e.g. the reference has no detection to compare on any image).
 Where the format's runtime cannot run (CoreML off macOS), what can be checked without it is checked and the
-verdict is "not-validated", never "passed".
+verdict is "not-validated", never "passed". With a labelled set, the task's standard metric (e.g. box mAP) is
+measured on the artifact and gated on its drop from the reference's (`accuracy`, cell/accuracy.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 from yolo_runtime import RuntimeUnavailable, open_backend
 
+from exportctl.cell import accuracy
 from exportctl.cell.metrics import group_metrics, tensor_checks, tensor_metrics
 from exportctl.cell.protocol import Validation, Verdict
 from exportctl.formats.spec import ArtifactFacts, FormatSpec, StructureExpectation
@@ -47,7 +49,7 @@ def verdict(hard: list[str], gates: list[Gate]) -> tuple[list[str], Verdict, str
 
 
 def validate(spec: FormatSpec, task: TaskSpec, artifact: Path, ref_dir: Path, settings: Validation,
-             precision: str) -> dict[str, Any]:
+             precision: str, labelled: accuracy.LabelledSet | None = None) -> dict[str, Any]:
     """validation.json's content."""
     inputs, ref_outputs, info = load_reference(ref_dir)
     try:
@@ -60,7 +62,7 @@ def validate(spec: FormatSpec, task: TaskSpec, artifact: Path, ref_dir: Path, se
     tensor, groups = {}, {}
     for name, ref in ref_outputs.items():
         cand = cand_outputs.get(name, np.empty(0))
-        tensor[name] = tensor_metrics(ref, cand)
+        tensor[name] = tensor_metrics(ref, cand, histogram=True)
         groups[name] = task.tensor_groups(name, list(ref.shape))
         if tensor[name]["shape_match"] and tensor[name]["finite"]:
             tensor[name]["groups"] = group_metrics(ref, cand, groups[name])
@@ -69,6 +71,13 @@ def validate(spec: FormatSpec, task: TaskSpec, artifact: Path, ref_dir: Path, se
     measured = task.metrics(ref_outputs, cand_outputs, thresholds) if comparable else None
     hard, raw_gates = tensor_checks(tensor, groups, settings.tolerance)
     gates = raw_gates + task.gates(measured, settings.tolerance)
+    accuracy_result = None
+    if labelled is not None:
+        imgsz = int(info["imgsz"])
+        scores = accuracy.measure(task, backend.run, labelled, imgsz) if comparable else None
+        accuracy_result, accuracy_gates = accuracy.compare(ref_dir, labelled, scores, settings.max_drop or {},
+                                                           why="the outputs' shapes differ")
+        gates += accuracy_gates
     violations, status, reason = verdict(hard, gates)
     facts = ArtifactFacts([list(a.shape) for a in per_image[0]] if per_image else [],
                           backend.input_dtype, applies_nms=False)
@@ -83,6 +92,8 @@ def validate(spec: FormatSpec, task: TaskSpec, artifact: Path, ref_dir: Path, se
         "violations": violations,
         "status": status.value,
     }
+    if accuracy_result is not None:
+        result["accuracy"] = accuracy_result
     return {**result, "reason": reason} if reason else result
 
 

@@ -32,6 +32,10 @@ from exportctl.runners import BACKENDS
               help="Refuse (exit 4) to build with degraded isolation (unshare or none).")
 @click.option("--only", multiple=True, metavar="FORMAT[/PRECISION]", help="Build only these cells (repeatable).")
 @parallel_options
+@click.option("--no-profile", is_flag=True, help="Do not measure each artifact's latency (run records only; "
+              "the bundle is the same either way).")
+@click.option("--profile-runs", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Timed runs per thread setting when measuring latency (default: 100, after 10 warm-up runs).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress, only warnings and the result.")
 @click.option("-v", "--verbose", is_flag=True, help="Also stream every cell's output.")
 @click.option("--sign-key", type=click.Path(path_type=Path), default=None, help="Sign the bundle with this key.")
@@ -54,7 +58,8 @@ from exportctl.runners import BACKENDS
 @store_option()
 @json_option
 def build(recipe: Path, backend: str, sandbox: str, require_isolation: bool, only: tuple[str, ...],
-          jobs: int | None, memory_budget: int | None, quiet: bool, verbose: bool, sign_key: Path | None,
+          jobs: int | None, memory_budget: int | None, no_profile: bool, profile_runs: int | None, quiet: bool,
+          verbose: bool, sign_key: Path | None,
           sigstore: bool, sign_failed: bool, executor: str, registry_ref: str | None,
           partition: str | None, gpu_partition: str | None, time_limit: str | None, log_dir: Path | None,
           shared_dir: Path | None, ca_file: Path | None, insecure: bool) -> None:
@@ -67,6 +72,7 @@ def build(recipe: Path, backend: str, sandbox: str, require_isolation: bool, onl
         return
     from exportctl.build.pipeline import build as run_build
     from exportctl.build.schedule import default_jobs
+    from exportctl.cell.profile import DEFAULT_RUNS, Settings
     from exportctl.plan.matrix import make_plan
     from exportctl.recipe.load import load_recipe
     from exportctl.runners import get_runner
@@ -92,7 +98,8 @@ def build(recipe: Path, backend: str, sandbox: str, require_isolation: bool, onl
         with lease(store.root, "build", say=lambda msg: err().print(msg, highlight=False, markup=False)):
             remove_dead_temps(store)  # what killed builds left in the store's temp area
             outcome = run_build(loaded, store, runner, only=only, progress=progress, jobs=jobs or default_jobs(),
-                                memory_budget_mib=memory_budget)
+                                memory_budget_mib=memory_budget,
+                                profile=None if no_profile else Settings(runs=profile_runs or DEFAULT_RUNS))
             refused = outcome.exit_code != errors.OK and not sign_failed  # never vouch for a failed build
             if (sign_key is not None or sigstore) and not refused:
                 from exportctl.trust.signing import sign_bundle

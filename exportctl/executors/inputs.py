@@ -1,10 +1,10 @@
 """A recipe's inputs as one OCI artifact, so cluster nodes get them by digest instead of by the submit host's paths.
 
 The layers are the recipe file and every file it names (checkpoint, validation images, the calibration
-directory, or a data yaml with the directory it sits in), titled by their path relative to the deepest
-directory holding them all. A node rebuilds that tree in its own working directory, so the recipe's relative
-paths resolve there. The recipe's canonical form (what the bundle hashes) names files by name and digest only,
-so where the tree lands does not change any key.
+directory, or a data yaml with the directory it sits in; the labelled set's data yaml with its directory),
+titled by their path relative to the deepest directory holding them all. A node rebuilds that tree in its own
+working directory, so the recipe's relative paths resolve there. The recipe's canonical form (what the bundle
+hashes) names files by name and digest only, so where the tree lands does not change any key.
 
 The coordinator may add *prepared actions*: the action cache entries of the demo checkpoint and the reference
 outputs, which it computed once, with their blobs. A task puts them into its fresh store before it builds, so
@@ -70,8 +70,10 @@ def input_files(recipe_file: Path, recipe: Recipe) -> list[Path]:
     if recipe.checkpoint.path is not None:
         files.append(recipe.resolve(recipe.checkpoint.path).resolve())
     files += [recipe.resolve(p).resolve() for p in recipe.validation.images]
-    if recipe.calibration is not None:
-        source = recipe.resolve(recipe.calibration.images).resolve()
+    trees = [recipe.calibration.images] if recipe.calibration is not None else []
+    trees += [recipe.validation.dataset.data] if recipe.validation.dataset is not None else []
+    for named in trees:
+        source = recipe.resolve(named).resolve()
         tree = source if source.is_dir() else source.parent  # a data yaml's images sit beside or below it
         files += sorted(p.resolve() for p in tree.rglob("*") if p.is_file())
     missing = [str(p) for p in files if not p.is_file()]

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from exportctl import errors
 from exportctl.canonical import digest_file, digest_value
 from exportctl.cell.protocol import Calibration
 from exportctl.formats.ultralytics import CALIBRATION_RECOMMENDED, CALIBRATION_SUFFIXES
+from exportctl.plan.datayaml import images_in, read_data_yaml
 from exportctl.recipe.model import Recipe
 
 
@@ -57,9 +56,9 @@ def select(recipe: Recipe) -> CalibrationSet:
         raise errors.ConfigError("the recipe has no calibration section")
     path = recipe.resolve(spec.images)
     if path.is_dir():
-        files = _images_in(path)
+        files = images_in(path)
     elif path.is_file() and path.suffix in (".yaml", ".yml"):
-        files = _images_of_data_yaml(recipe, path)
+        files = read_data_yaml(recipe, path, ("calibration", "images"), "calibrates").images
     else:
         raise recipe.error("calibration", "images",
                            problem=f"{path} is neither a directory of images nor a data yaml",
@@ -74,36 +73,3 @@ def select(recipe: Recipe) -> CalibrationSet:
                                hint=f"lower count to at most {len(files)}, or leave it out to use all of them")
         files = files[: spec.count]
     return CalibrationSet(spec.images.name, tuple(files), tuple(digest_file(p) for p in files))
-
-
-def _images_in(directory: Path) -> list[Path]:
-    found = [p for p in directory.rglob("*") if p.suffix.lower() in CALIBRATION_SUFFIXES and p.is_file()]
-    return sorted(found, key=lambda p: p.relative_to(directory).as_posix())
-
-
-def _images_of_data_yaml(recipe: Recipe, path: Path) -> list[Path]:
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise recipe.error("calibration", "images", problem=f"cannot read {path}: {exc}") from exc
-    if not isinstance(data, dict) or not data.get("val"):
-        raise recipe.error("calibration", "images", problem=f"{path.name} has no 'val' split",
-                           hint="Ultralytics calibrates on the val split: add 'val: images/val' (or a list)")
-    root = Path(data.get("path") or ".")
-    root = root if root.is_absolute() else path.parent / root
-    files: list[Path] = []
-    for entry in data["val"] if isinstance(data["val"], list) else [data["val"]]:
-        split = root / str(entry)
-        if split.is_dir():
-            files += _images_in(split)
-        elif split.is_file() and split.suffix == ".txt":  # one image path per line, relative to the list
-            lines = [line.strip() for line in split.read_text().splitlines() if line.strip()]
-            files += [p if p.is_absolute() else split.parent / p for p in map(Path, lines)]
-        else:
-            raise recipe.error("calibration", "images",
-                               problem=f"{path.name}: val split {split} does not exist",
-                               hint="exportctl never downloads datasets: put the images there first")
-    missing = [p for p in files if not p.is_file()]
-    if missing:
-        raise recipe.error("calibration", "images", problem=f"{path.name} lists {missing[0]}, which does not exist")
-    return files

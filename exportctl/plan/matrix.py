@@ -7,6 +7,7 @@ canonical encoding of everything that determines its bytes (the request among th
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,15 +20,18 @@ from exportctl.env.locks import lock_digest
 from exportctl.formats.spec import FormatSpec, Precision
 from exportctl.paths import cell_code_digest
 from exportctl.plan.calibration import CalibrationSet, select
+from exportctl.plan.dataset import LabelledSet, select_dataset
 from exportctl.plan.gpu import host_refusal
 from exportctl.plan.model_facts import ModelFacts, NotAYoloCheckpoint, demo_facts, read_checkpoint
 from exportctl.plan.options import validate_options
 from exportctl.recipe.model import DEMO_ARCHITECTURES, Recipe
+from exportctl.tasks.spec import TaskSpec
 
 # Input names inside a cell's input directory (the runner decides where that directory is).
 CHECKPOINT_INPUT = "checkpoint.pt"
 REFERENCE_INPUT = "reference"
 CALIBRATION_INPUT = "calibration"
+DATASET_INPUT = "dataset"
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,7 @@ class Plan:
     demo: CellRequest | None = None  # the demo checkpoint's request, when the recipe asks for one
     calibration: CalibrationSet | None = None  # set when a cell of the recipe calibrates (int8, w8a16)
     warnings: tuple[str, ...] = ()
+    dataset: LabelledSet | None = None  # validation.dataset: the reference and every cell measure accuracy on it
 
     @property
     def reference_toolchain(self) -> str:
@@ -165,9 +170,10 @@ def make_plan(recipe: Recipe, only: tuple[str, ...] = ()) -> Plan:
         checkpoint_id = checkpoint_identity(recipe, "")
         task = tasks.registry()[model_task(recipe)]
     images = {f"images/{i}-{p.name}": p for i, p in enumerate(validation_inputs(recipe))}
+    dataset = labelled_set(recipe, task)
     reference = CellRequest(Kind.reference, task.name, imgsz=recipe.input.imgsz, batch=recipe.input.batch,
                             source_date_epoch=recipe.source_date_epoch, checkpoint=CHECKPOINT_INPUT,
-                            images=tuple(images))
+                            dataset=dataset.request(DATASET_INPUT) if dataset else None, images=tuple(images))
     reference_key = digest_value({
         "action": "reference", "checkpoint": checkpoint_id, "request": reference.to_json(),
         "images": [digest_file(p) for p in images.values()],
@@ -194,26 +200,56 @@ def make_plan(recipe: Recipe, only: tuple[str, ...] = ()) -> Plan:
                              "(exportctl never downloads a default dataset)")
                 calibration = select(recipe)
             calibrate = calibration if precision in fmt_spec.calibrated else None
-            cells.append(_cell(recipe, task.name, fmt_spec, precision, options, checkpoint_id, reference_key,
-                               calibrate))
+            cells.append(_cell(recipe, task, fmt_spec, precision, options, checkpoint_id, reference_key,
+                               calibrate, dataset))
     if only:
         cells = _select(cells, only)
     needed = sorted({c.format.toolchain for c in cells} | {formats.reference_format().toolchain})
     warnings = calibration.warnings if calibration and any(c.calibrates for c in cells) else ()
     return Plan(recipe, task.name, checkpoint_id, reference_key, tuple(cells), tuple(needed), reference, images,
-                demo_request(recipe, task.name), calibration, warnings)
+                demo_request(recipe, task.name), calibration, warnings, dataset)
 
 
-def _cell(recipe: Recipe, task: str, spec: FormatSpec, precision: Precision, options: dict[str, Any],
-          checkpoint_id: str, reference_key: str, calibration: CalibrationSet | None) -> Cell:
+def labelled_set(recipe: Recipe, task: TaskSpec) -> LabelledSet | None:
+    """The recipe's labelled set, if the checkpoint's task can measure accuracy on one; `max_drop` checked too."""
     v = recipe.validation
+    if v.dataset is None:
+        if v.max_drop:
+            raise recipe.error("validation", "max_drop", problem="bounds the accuracy drop on a labelled set, but "
+                                                                 "validation.dataset names none",
+                               hint="add `dataset: path/to/data.yaml` under validation, or remove max_drop")
+        return None
+    if task.accuracy is None:
+        raise recipe.error("validation", "dataset", problem=f"the checkpoint's task '{task.name}' has no accuracy "
+                                                            "metric on a labelled set in exportctl yet",
+                           hint="remove validation.dataset (the artifacts are still validated against the "
+                                "PyTorch reference)")
+    for precision, bounds in v.max_drop.items():
+        for metric in bounds:
+            if metric not in task.accuracy.metrics:
+                close = difflib.get_close_matches(metric, task.accuracy.metrics, n=1)
+                raise recipe.error("validation", "max_drop", precision.value, metric,
+                                   problem=f"unknown metric for task '{task.name}'",
+                                   hint=f"did you mean '{close[0]}'?" if close else
+                                   f"its metrics: {', '.join(task.accuracy.metrics)}")
+    return select_dataset(recipe)
+
+
+def _cell(recipe: Recipe, task: TaskSpec, spec: FormatSpec, precision: Precision, options: dict[str, Any],
+          checkpoint_id: str, reference_key: str, calibration: CalibrationSet | None,
+          dataset: LabelledSet | None) -> Cell:
+    v = recipe.validation
+    max_drop = None
+    if dataset is not None and task.accuracy is not None:
+        max_drop = {**task.accuracy.max_drop(precision.value), **v.max_drop.get(precision, {})}
     request = CellRequest(
-        Kind.export, task, spec.name, precision.value, options, recipe.input.imgsz,
+        Kind.export, task.name, spec.name, precision.value, options, recipe.input.imgsz,
         recipe.input.batch, source_date_epoch=recipe.source_date_epoch, checkpoint=CHECKPOINT_INPUT,
         validation=Validation(REFERENCE_INPUT, v.conf, v.iou, v.match_iou,
-                              v.tolerance_for(precision).model_dump(mode="json")),
+                              v.tolerance_for(precision).model_dump(mode="json"), max_drop),
         # the images' digests: other images, other key
         calibration=calibration.request(CALIBRATION_INPUT) if calibration is not None else None,
+        dataset=dataset.request(DATASET_INPUT) if dataset is not None else None,
     )
     key = digest_value({
         "action": "cell", "exporter": EXPORTER_VERSION, "code": cell_code_digest(),

@@ -9,9 +9,9 @@ never touches this file.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from exportctl import errors, tasks
@@ -91,12 +91,35 @@ DEFAULT_TOLERANCES: dict[Precision, Tolerance] = {
 }
 
 
+class Dataset(Strict):
+    """A labelled set every cell measures the task's accuracy on (`dataset: data.yaml` is `dataset: {data: ...}`)."""
+
+    data: Path  # an Ultralytics data yaml (its 'val' split and 'names'), relative to the recipe
+    count: int | None = Field(None, ge=1)  # the first `count` images in path order; default: all
+
+
+def _path_alone(value: Any) -> Any:
+    return {"data": value} if isinstance(value, (str, Path)) else value
+
+
+def _dataset_schema(schema: dict[str, Any]) -> None:
+    """The schema says what the validator accepts: a data yaml's path alone, or {data, count}."""
+    field = schema["properties"]["dataset"]
+    field["anyOf"] = [{"type": "string", "format": "path"}, *field["anyOf"]]
+
+
 class Validation(Strict):
+    model_config = ConfigDict(json_schema_extra=_dataset_schema)
+
     images: tuple[Path, ...] = ()
     conf: float = Field(TASK.thresholds.conf, gt=0, lt=1)
     iou: float = Field(TASK.thresholds.iou, gt=0, lt=1)
     match_iou: float = Field(TASK.thresholds.match_iou, gt=0, lt=1)
     tolerances: dict[Precision, Tolerance] = Field(default_factory=dict)
+    dataset: Annotated[Dataset | None, BeforeValidator(_path_alone)] = None
+    # precision -> accuracy metric -> largest drop from the reference (None: reported, not gated); unset ones take
+    # the task's defaults. Metric names are the task's (checked at plan time, when the checkpoint's task is known).
+    max_drop: dict[Precision, dict[str, Annotated[float, Field(ge=0)] | None]] = Field(default_factory=dict)
 
     def tolerance_for(self, precision: Precision) -> Tolerance:
         return self.tolerances.get(precision, DEFAULT_TOLERANCES[precision])
@@ -128,6 +151,9 @@ class Recipe(Strict):
         if self.checkpoint.path is not None:
             data["checkpoint"]["path"] = self.checkpoint.path.name
         data["validation"]["images"] = [p.name for p in self.validation.images]
+        if self.validation.dataset is not None:  # with its directory: 'data.yaml' alone names no set
+            path = self.validation.dataset.data
+            data["validation"]["dataset"]["data"] = f"{path.parent.name}/{path.name}" if path.parent.name else path.name
         if self.calibration is not None:
             data["calibration"]["images"] = self.calibration.images.name
         return data

@@ -1,16 +1,27 @@
 """Object detection (YOLOv8/11 detect heads): boxes, scores and classes after NMS.
 
 Validation decodes the reference's and the candidate's head with the same thresholds and matches the boxes
-(IoU, score delta, class agreement, recall/precision); tolerances gate those and the raw tensor errors.
+(IoU, score delta, class agreement, recall/precision); tolerances gate those and the raw tensor errors. On a
+labelled set, box mAP50-95 and mAP50 as `yolo val` computes them, gated on their drop from the reference's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from exportctl.tasks.spec import Gate, MetadataFacts, TaskSpec, TensorGroup, Thresholds, ToleranceKey
+from exportctl.tasks.spec import (
+    Accuracy,
+    Gate,
+    LabelledImage,
+    MetadataFacts,
+    RunModel,
+    TaskSpec,
+    TensorGroup,
+    Thresholds,
+    ToleranceKey,
+)
 
 THRESHOLDS = Thresholds(conf=0.25, iou=0.45, match_iou=0.5)
 
@@ -151,6 +162,73 @@ def violations(detection: dict[str, Any] | None, tol: Mapping[str, float | None]
     return [g.violation() for g in gates(detection, tol) if g.ran and not g.ok]
 
 
+# `yolo val`'s settings: mAP integrates precision over every confidence, so (nearly) every candidate is kept.
+MAP_CONF, MAP_IOU, MAP_MAX_DET = 0.001, 0.7, 300
+# Largest mAP drop from the PyTorch reference on the labelled set (absolute). Measured on the trained test detector
+# and recipes/data/shapes-val (48 scenes, 97 boxes; reference mAP50-95 0.8743, mAP50 0.9930): every fp32 cell drops
+# 0.0; fp16 up to 0.0050 (ONNX, computed in half; OpenVINO keeps f32 compute: 0.0); weight-only and w8a16 up to
+# 0.0154 (LiteRT w8a32); static int8 0.0026 (OpenVINO, head kept float) and 0.0905 in mAP50-95 but 0.0 in mAP50
+# (LiteRT: its one int8 output tensor quantizes the box coordinates too: boxes still found, less tight; mean IoU
+# 0.896). A blank-image calibration (OpenVINO int8) loses nearly everything. int8's mAP50-95 bound leaves LiteRT
+# ~30% headroom; every other bound at least 2x.
+_MAP_WEIGHT_ONLY = {"map50_95": 0.05, "map50": 0.05}
+MAX_DROP: dict[str, dict[str, float]] = {
+    "fp32": {"map50_95": 0.002, "map50": 0.002},
+    "fp16": {"map50_95": 0.01, "map50": 0.01},
+    "int8": {"map50_95": 0.12, "map50": 0.05},
+    "w8a16": _MAP_WEIGHT_ONLY, "w8a32": _MAP_WEIGHT_ONLY,
+}
+
+
+def box_map(run: RunModel, samples: Sequence[LabelledImage], imgsz: int, names: Mapping[int, str]) -> dict[str, float]:
+    """Box mAP50-95 and mAP50 as `yolo val` computes them: Ultralytics' own matching at ten IoU thresholds
+    (`BaseValidator.match_predictions`) and `DetMetrics` (ap_per_class), on detections that yolo_runtime decodes
+    from the model's head and scales back to each image (Ultralytics' `scale_boxes`)."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import torch
+    from ultralytics.engine.validator import BaseValidator
+    from ultralytics.utils import ops
+    from ultralytics.utils.metrics import DetMetrics, box_iou
+    from yolo_runtime import decode_detections, letterbox, load_image
+
+    matcher = SimpleNamespace(iouv=torch.linspace(0.5, 0.95, 10))  # all match_predictions reads of a validator
+    stats = DetMetrics(names=dict(names))
+    for sample in samples:
+        img = load_image(sample.image)
+        h, w = img.shape[:2]
+        det = decode_detections(run(letterbox(img, imgsz))[0], conf=MAP_CONF, iou=MAP_IOU, max_det=MAP_MAX_DET)[0]
+        pred = ops.scale_boxes((imgsz, imgsz), torch.from_numpy(det.boxes.astype(np.float32)), (h, w))
+        target_cls = np.array([row[0] for row in sample.labels], dtype=np.float32)
+        target = torch.tensor([_box(row, w, h) for row in sample.labels], dtype=torch.float32).reshape(-1, 4)
+        tp = np.zeros((len(det), len(matcher.iouv)), dtype=bool)
+        if len(target_cls) and len(det):
+            tp = BaseValidator.match_predictions(matcher, torch.from_numpy(det.classes.astype(np.float32)),
+                                                 torch.from_numpy(target_cls), box_iou(target, pred)).numpy()
+        stats.update_stats({"tp": tp, "conf": det.scores, "pred_cls": det.classes.astype(np.float32),
+                            "target_cls": target_cls, "target_img": np.unique(target_cls),
+                            "im_name": sample.image.name})
+    stats.process()
+    return {"map50_95": float(stats.box.map), "map50": float(stats.box.map50)}
+
+
+def _box(row: tuple[float, ...], w: int, h: int) -> list[float]:
+    """A label row's xyxy box in pixels: `class cx cy w h`, or a polygon's bounds (`class x1 y1 x2 y2 ...`)."""
+    if len(row) == 5:
+        cx, cy, bw, bh = row[1:]
+        return [(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h]
+    xs, ys = row[1::2], row[2::2]
+    return [min(xs) * w, min(ys) * h, max(xs) * w, max(ys) * h]
+
+
+def decode(outputs: list[Any], thresholds: Thresholds) -> Any:
+    """What a deployment runs after the model: the head decoded and suppressed."""
+    from yolo_runtime import decode_detections
+
+    return decode_detections(outputs[0], conf=thresholds.conf, iou=thresholds.iou)
+
+
 def preprocess(image: Path, imgsz: int) -> Any:
     """Letterboxed RGB NCHW float32 in [0, 1], as Ultralytics' inference and users' code feed the model."""
     from yolo_runtime import letterbox, load_image
@@ -196,4 +274,6 @@ TASK = TaskSpec(
     tensor_groups=tensor_groups,
     metadata=metadata,
     metrics_key="detection",
+    accuracy=Accuracy(metrics=("map50_95", "map50"), default_max_drop=MAX_DROP, measure=box_map),
+    decode=decode,
 )

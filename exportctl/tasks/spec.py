@@ -6,7 +6,7 @@ tolerance model and validation defaults from a spec; the cell decodes, measures 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,6 +89,34 @@ class MetadataFacts:
     created_at: str
 
 
+@dataclass(frozen=True)
+class LabelledImage:
+    """One image of a labelled set and its label file's rows (class id, then the task's normalized coordinates)."""
+
+    image: Path
+    labels: tuple[tuple[float, ...], ...]  # one row per object (none: no object)
+
+
+# The model as the accuracy hook sees it: the model's input batch (NCHW float32) -> its raw outputs.
+RunModel = Callable[[Any], list[Any]]
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """The task's standard metric on a labelled set (`validation.dataset`): measured the same way, through the same
+    decoder, by the PyTorch reference and by each artifact in its own runtime; cells gate on the drop."""
+
+    metrics: tuple[str, ...]  # what `measure` returns, e.g. ("map50_95", "map50")
+    default_max_drop: Mapping[str, Mapping[str, float]]  # precision -> metric -> largest drop (absolute)
+    # (run the model, the labelled images, imgsz, class names) -> metric -> value
+    measure: Callable[[RunModel, Sequence[LabelledImage], int, Mapping[int, str]], dict[str, float]]
+
+    def max_drop(self, precision: str) -> dict[str, float | None]:
+        """Every metric's default bound for `precision` (None: reported, not gated)."""
+        defaults = self.default_max_drop.get(precision, {})
+        return {metric: defaults.get(metric) for metric in self.metrics}
+
+
 @dataclass(frozen=True, eq=False)  # one object per format/task: compared and hashed by identity
 class TaskSpec:
     name: str  # Ultralytics' task name (YOLO(..., task=name)), and what checkpoints record
@@ -107,6 +135,10 @@ class TaskSpec:
     metrics_key: str  # the key of the task's metrics in validation.json
     # what Ultralytics' file-name guess looks for in an architecture yaml's name ("-seg"); "" for the default task
     arch_marker: str = ""
+    # Optional hooks. accuracy: the standard metric on a labelled set (without it, `validation.dataset` is refused).
+    # decode: (raw outputs, thresholds) -> what a deployment gets, i.e. the postprocessing latency profiles time.
+    accuracy: Accuracy | None = None
+    decode: Callable[[list[Any], Thresholds], Any] | None = None
 
     def tolerance(self, precision: str) -> dict[str, float | None]:
         """Every tolerance key for `precision`, None where it is not gated by default."""

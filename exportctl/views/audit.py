@@ -18,6 +18,7 @@ from exportctl.store import referrers as ref
 from exportctl.store.layout import Store
 from exportctl.trust.provenance import envelope_of, open_envelope
 from exportctl.trust.verify import verify_stored
+from exportctl.views.summary import bom_line, latest_profiles
 
 
 def _metrics(validation: dict[str, Any] | None) -> dict[str, Any]:
@@ -30,7 +31,19 @@ def _metrics(validation: dict[str, Any] | None) -> dict[str, Any]:
                 "precision"):
         if key in (validation.get("detection") or {}):
             out[f"detection.{key}"] = validation["detection"][key]
+    for name, m in sorted(((validation.get("accuracy") or {}).get("metrics") or {}).items()):
+        out[f"accuracy.{name}"], out[f"accuracy.{name}_drop"] = m.get("artifact"), m.get("drop")
     return out
+
+
+def _latency(cell: dict[str, Any] | None) -> dict[str, Any] | None:
+    """p50 of the whole pipeline (preprocess + inference + postprocess) per thread setting, or why not measured."""
+    if cell is None:
+        return None
+    if "profile" not in cell:
+        return {"skipped": cell["profile_skipped"]}
+    return {label: {"threads": t["threads"], "p50_ms": t["total_ms"]["p50"]}
+            for label, t in cell["profile"]["threads"].items()}
 
 
 def _checkpoint(recipe: dict[str, Any], digest: str) -> dict[str, Any]:
@@ -58,14 +71,6 @@ def _provenance(referrer: ref.Referrer | None) -> dict[str, Any] | None:
             "dependencies": [f"{d['name']} sha256:{d['digest']['sha256']}" for d in deps]}
 
 
-def bom_line(referrer: str | None, checked: dict[str, Any] | None = None) -> str:
-    """The one line `audit` and `show` give the ML-BOM."""
-    if referrer is None:
-        return "ML-BOM      none (`exportctl bom DIGEST` makes one)"
-    found = f", {checked['components']} components, every artifact named" if checked else ""
-    return f"ML-BOM      CycloneDX 1.6 referrer {referrer}{found}"
-
-
 def failure(data: dict[str, Any]) -> errors.ExportctlError | None:
     """The first failed check of an audit page, as the error `verify` would raise (its exit code is audit's)."""
     integrity = data["integrity"]
@@ -86,6 +91,7 @@ def audit(store: Store, ref_text: str) -> dict[str, Any]:
     recipe = recipe_of(store, info)
     toolchains = info.toolchains
     runs = store.run_records(digest)
+    profiles = latest_profiles(runs)
     cells = []
     for c in info.cells:
         toolchain = c.name.split("/", 1)[0]
@@ -93,7 +99,8 @@ def audit(store: Store, ref_text: str) -> dict[str, Any]:
                       "size": c.size, "toolchain": {"name": toolchain, **toolchains.get(toolchain, {})},
                       "images": [e for e in (runs[0].get("environments", []) if runs else [])
                                  if e.get("toolchain") == toolchain and e.get("image")],
-                      "validation": _metrics(validation_of(store, info, c.name))})
+                      "validation": _metrics(validation_of(store, info, c.name)),
+                      "latency": _latency(profiles.get(c.name))})
     referrers = ref.load(store, digest)
     attached = ref.pick(referrers)
     signatures = [{"keyid": r.annotations.get(ref.ANNOTATION_KEYID, "?")[:ref.KEYID_CHARS],
@@ -137,7 +144,7 @@ def render(console: Console, data: dict[str, Any]) -> None:
     if data["isolation_degraded"]:
         p(f"[yellow]isolation degraded:[/] {data['isolation_degraded']}", highlight=False)
     table = Table(title="cells")
-    for col in ("cell", "status", "artifact", "toolchain lock", "validation"):
+    for col in ("cell", "status", "artifact", "toolchain lock", "validation", "latency p50"):
         table.add_column(col)
     for c in data["cells"]:
         v = c["validation"]
@@ -145,7 +152,10 @@ def render(console: Console, data: dict[str, Any]) -> None:
                            if isinstance(val, float)) + ("; " + "; ".join(v["violations"]) if v.get("violations")
                                                          else "")
         lock = short(c["toolchain"].get("lock", "?")) + "".join(f" image {e['image']}" for e in c["images"])
-        table.add_row(c["cell"], str(c["status"]), short(c["artifact"] or "?"), lock, numbers)
+        latency = c.get("latency") or {}
+        timed = latency.get("skipped") or ", ".join(f"{t['p50_ms']:.2f} ms ({t['threads']} thr)"
+                                                    for t in latency.values())
+        table.add_row(c["cell"], str(c["status"]), short(c["artifact"] or "?"), lock, numbers, timed or "-")
     console.print(table)
     if not data["signatures"]:
         p("signatures  none (`exportctl sign DIGEST --key KEY.pem`)")

@@ -13,7 +13,6 @@ from exportctl.bundle.read import read_bundle, validation_of
 from exportctl.canonical import short
 from exportctl.store import mediatypes as mt
 from exportctl.store.layout import Store
-from exportctl.views.audit import bom_line
 
 if TYPE_CHECKING:
     from exportctl.build.pipeline import BuildOutcome
@@ -41,7 +40,39 @@ def _metrics_line(validation: dict[str, Any] | None) -> str:
         if det.get("mean_iou") is not None:
             parts.append(f"iou={det['mean_iou']:.4f} dscore={det['max_score_delta']:.4f} "
                          f"cls={det['class_agreement']:.2f}")
+    for name, m in sorted(((validation.get("accuracy") or {}).get("metrics") or {}).items()):
+        if m.get("artifact") is not None:
+            parts.append(f"{name}={m['artifact']:.4f} (drop {m['drop']:+.4f})")
     return " ".join(parts)
+
+
+def latest_profiles(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """cell -> its newest run record entry that says something about latency (`profile` or `profile_skipped`)."""
+    found: dict[str, dict[str, Any]] = {}
+    for run in runs:  # oldest first: later runs replace earlier ones
+        for cell in run.get("cells", []):
+            if "profile" in cell or "profile_skipped" in cell:
+                found[cell["cell"]] = {**cell, "run_started": run.get("started")}
+    return found
+
+
+def render_latency(console: Console, runs: list[dict[str, Any]]) -> None:
+    """Each cell's latency from its newest measurement: p50 per stage and p50/p99 in total, at each thread count."""
+    profiles = latest_profiles(runs)
+    if not profiles:
+        return
+    table = Table(title="latency on the build machine (ms; newest run record per cell)")
+    for col in ("cell", "threads", "pre p50", "infer p50", "post p50", "total p50", "total p99", "images/s"):
+        table.add_column(col, justify="left" if col == "cell" else "right")
+    for name, cell in profiles.items():
+        for t in cell["profile"]["threads"].values() if "profile" in cell else ():
+            table.add_row(name, str(t["threads"]), *(f"{t[f'{s}_ms']['p50']:.2f}" for s in (
+                "preprocess", "inference", "postprocess", "total")), f"{t['total_ms']['p99']:.2f}",
+                f"{t['throughput_ips']:.1f}")
+    console.print(table)
+    for name, cell in profiles.items():
+        if "profile" not in cell:
+            console.print(f"{name} latency: {cell['profile_skipped']}", highlight=False)
 
 
 def build_summary(outcome: BuildOutcome) -> dict[str, Any]:
@@ -89,6 +120,14 @@ def bundle_detail(store: Store, digest: str) -> dict[str, Any]:
             "runs": store.run_records(digest), "bom": (bom.digest if (bom := attached(store, digest)) else None)}
 
 
+def bom_line(referrer: str | None, checked: dict[str, Any] | None = None) -> str:
+    """The one line `audit` and `show` give the ML-BOM."""
+    if referrer is None:
+        return "ML-BOM      none (`exportctl bom DIGEST` makes one)"
+    found = f", {checked['components']} components, every artifact named" if checked else ""
+    return f"ML-BOM      CycloneDX 1.6 referrer {referrer}{found}"
+
+
 def render_detail(console: Console, data: dict[str, Any]) -> None:
     console.print(f"[bold]{data['name']}[/] {data['bundle']}")
     console.print(f"checkpoint {data['checkpoint']}")
@@ -111,3 +150,4 @@ def render_detail(console: Console, data: dict[str, Any]) -> None:
         layers.add_row(la["title"] or "?", str(la["size"]), la["digest"])
     console.print(layers)
     console.print(bom_line(data["bom"]), highlight=False)
+    render_latency(console, data["runs"])

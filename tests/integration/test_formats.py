@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -65,11 +66,39 @@ def test_every_cell_is_validated_in_its_runtime_or_honestly_marked(matrix: dict)
         if name.startswith("coreml/"):  # converted on Linux, predicted only on macOS
             assert cell["status"] == "not-validated" and "requires macOS" in v["reason"], v
             assert v["structure"] and all(c["ok"] for c in v["structure"]), v["structure"]
+            assert "accuracy" not in v  # its runtime cannot run here: nothing measured, nothing claimed
         else:
             assert cell["status"] == "passed" and not v["violations"], (name, v["violations"])
             assert v["detection"]["ref_boxes"] >= 20, "the trained detector must find shapes to compare"
+            assert v["tensor"]["output0"]["histogram"]["counts"] and v["tensor"]["output0"]["histogram"]["edges"]
+            _check_accuracy(name, v)
     text = exportctl("show", matrix["a"]["bundle"], store=matrix["store"]).stdout
-    assert "not-validated" in text and "requires macOS" in text
+    assert "not-validated" in text and "requires macOS" in text and "map50_95=" in text
+    measured = json.loads(_layer(matrix["store"], matrix["a"]["bundle"], "reference/accuracy.json").read_text())
+    assert measured["dataset"]["images"] == 48 and set(measured["metrics"]) == {"map50_95", "map50"}
+
+
+def test_every_runnable_cell_reports_its_latency_and_coreml_says_why_not(matrix: dict) -> None:
+    run = _show(matrix["store"], matrix["a"]["bundle"])["runs"][0]  # the full build's own
+    for cell in run["cells"]:
+        if cell["cell"].startswith("coreml/"):
+            assert "profile" not in cell and "requires macOS" in cell["profile_skipped"], cell
+            continue
+        timed = cell["profile"]["threads"]
+        assert timed["1"]["threads"] == 1 and timed["all"]["threads"] == len(os.sched_getaffinity(0)), cell
+        assert all(0 < t["inference_ms"]["p50"] <= t["total_ms"]["p50"] for t in timed.values()), cell
+
+
+def _check_accuracy(name: str, v: dict) -> None:
+    """Every measured cell has the PyTorch reference's box mAP on the labelled set, its own, the drop and its gate."""
+    acc = v["accuracy"]
+    assert acc["dataset"]["images"] == 48 and acc["dataset"]["digest"].startswith("sha256:")
+    gates = {g["gate"]: g for g in v["gates"]}
+    for metric in ("map50_95", "map50"):
+        m = acc["metrics"][metric]
+        assert m["reference"] > (0.8 if metric == "map50_95" else 0.95), (name, m)  # the trained detector
+        assert m["drop"] == pytest.approx(m["reference"] - m["artifact"]) and m["ok"], (name, m)
+        assert gates[f"accuracy.{metric}"]["limit"] == m["max_drop"] and gates[f"accuracy.{metric}"]["ok"]
 
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
@@ -85,6 +114,11 @@ def test_partial_builds_merge_into_the_full_builds_digest(matrix: dict) -> None:
     shown = _show(matrix["store_b"], matrix["merged"]["bundle"])
     assert {c["platform"] for c in shown["cells"]} == {platform_tag()}
     assert shown["runs"][-1]["merged_from"] == [p["bundle"] for p in matrix["parts"]]
+    # the merged bundle shows each cell's facts (latency included) from the part that built it
+    built = {c["cell"]: c for c in shown["runs"][-1]["cells"]}
+    assert set(built) == {c["cell"] for c in matrix["a"]["cells"]}
+    assert all(("profile" in c) != n.startswith("coreml/") and c["part"] in shown["runs"][-1]["merged_from"]
+               for n, c in built.items()), built
 
 
 def test_quantized_cells_gate_on_task_metrics_and_the_bundle_records_calibration(matrix: dict) -> None:
@@ -107,9 +141,14 @@ def test_blank_calibration_fails_its_gate_with_exit_2(matrix: dict, tmp_path: Pa
     text = FULL_MATRIX.read_text().replace("images: ../tests/fixtures/scenes/calibration\n  count: 300",
                                            f"images: {tmp_path / 'blank'}")
     recipe = full_matrix_recipe(tmp_path, matrix["scenes"], text)
-    done = exportctl("build", recipe, "--only", "openvino/int8", store=matrix["store"], check=False)
+    done = exportctl("build", recipe, "--only", "openvino/int8", "--json", store=matrix["store"], check=False)
     assert done.returncode == errors.VALIDATION_FAILED, done.stderr
     assert "openvino/int8" in done.stderr and "recall" in done.stderr
+    # the accuracy on the labelled set collapses too, and its gate names the metric
+    assert "accuracy.map50_95" in done.stderr and "accuracy.map50 " in done.stderr
+    (cell,) = json.loads(done.stdout)["cells"]
+    drop = cell["validation"]["accuracy"]["metrics"]["map50_95"]
+    assert drop["ok"] is False and drop["drop"] > drop["max_drop"] > 0
 
 
 def test_coreml_nms_pipeline_is_fp32_and_checked_structurally(matrix: dict, tmp_path: Path) -> None:

@@ -19,12 +19,16 @@ pytestmark = pytest.mark.slow
 
 
 def test_two_empty_stores_give_the_same_bundle_digest(quickstart_builds):
+    """Built with -j 1 and a latency profile, and with -j 2 and --no-profile: one digest."""
     a, b = quickstart_builds["a"], quickstart_builds["b"]
     assert a["exit_code"] == errors.OK, a
     assert a["bundle"].startswith("sha256:")
     assert a["bundle"] == b["bundle"]
     assert {c["cell"] for c in a["cells"]} == {"onnx/fp32", "torchscript/fp32"}
     assert not any(c["cached"] for c in a["cells"] + b["cells"])
+    unprofiled = json.loads(exportctl("show", b["bundle"], "--json", store=quickstart_builds["other_store"]).stdout)
+    for cell in unprofiled["runs"][0]["cells"]:
+        assert "profile" not in cell and cell["profile_skipped"] == "not measured: build --no-profile", cell
 
 
 def test_run_record_keeps_each_cells_phases(quickstart_builds):
@@ -33,10 +37,32 @@ def test_run_record_keeps_each_cells_phases(quickstart_builds):
     assert run["jobs"] == 1 and run["memory_budget_mib"] > 0
     for cell in run["cells"]:
         phases = cell["phases"]
-        assert set(phases) == {"sandbox start", "imports", "export", "validate", "finish"}, phases
-        assert phases["export"] > 0 and cell["peak_rss_mib"] > 0
+        assert set(phases) == {"sandbox start", "imports", "export", "validate", "profile", "finish"}, phases
+        assert phases["export"] > 0 and phases["profile"] > 0 and cell["peak_rss_mib"] > 0
         assert sum(phases.values()) <= cell["seconds"] + 0.5  # the host's time covers the cell's
     assert set(run["reference"]["phases"]) == {"sandbox start", "imports", "reference"}
+
+
+def test_each_cell_reports_its_latency_at_one_thread_and_all_cores(quickstart_builds):
+    store, digest = quickstart_builds["store"], quickstart_builds["a"]["bundle"]
+    run = json.loads(exportctl("show", digest, "--json", store=store).stdout)["runs"][0]
+    for cell in run["cells"]:
+        profile = cell["profile"]
+        assert profile["warmup"] == 10 and profile["runs"] == 100 and set(profile["threads"]) == {"1", "all"}
+        assert profile["threads"]["1"]["threads"] == 1 and profile["threads"]["all"]["threads"] == len(
+            os.sched_getaffinity(0))
+        for timed in profile["threads"].values():
+            for stage in ("preprocess", "inference", "postprocess", "total"):
+                ms = timed[f"{stage}_ms"]
+                assert 0 < ms["p50"] <= ms["p90"] <= ms["p99"], (cell["cell"], stage, ms)
+            assert timed["inference_ms"]["p50"] < timed["total_ms"]["p50"]
+            # images/s = 1 / mean; half the runs take at least the median, so the mean is at least half of it
+            assert 0 < timed["throughput_ips"] <= 2000 / timed["total_ms"]["p50"]
+    flat = " ".join(exportctl("show", digest, store=store).stdout.split())  # rich wraps to the terminal's width
+    assert "latency on the build machine" in flat and "infer" in flat
+    audited = json.loads(exportctl("audit", digest, "--json", store=store).stdout)
+    for cell in audited["cells"]:
+        assert set(cell["latency"]) == {"1", "all"} and cell["latency"]["1"]["p50_ms"] > 0, cell
 
 
 def test_rebuild_reruns_no_cell_and_plan_says_cached(quickstart_builds):

@@ -1,8 +1,9 @@
 """One small adapter per export format, all with the same `run(x) -> list[np.ndarray]` shape.
 
 Each toolchain environment has only its own framework installed, so frameworks are imported inside the
-backend that needs them, never at module import. Everything runs single-threaded on CPU: thread count
-changes floating-point reduction order, and validation results must not depend on the machine.
+backend that needs them, never at module import. By default everything runs single-threaded on CPU: thread
+count changes floating-point reduction order, and validation results must not depend on the machine.
+`threads` asks a backend for more intra-op threads (latency profiles measure 1 and all cores).
 """
 
 from __future__ import annotations
@@ -27,13 +28,13 @@ class Backend(Protocol):
 
 
 class OnnxBackend:
-    """ONNX Runtime, CPU provider, one thread, default graph optimizations."""
+    """ONNX Runtime, CPU provider, one thread (or `threads` intra-op threads), default graph optimizations."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, threads: int = 1) -> None:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1
+        opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         self._session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
         inp = self._session.get_inputs()[0]
@@ -54,16 +55,16 @@ class OnnxBackend:
 
 
 class TorchScriptBackend:
-    """`torch.jit.load` on CPU, one thread, no autograd.
+    """`torch.jit.load` on CPU, one thread (or `threads`: torch's setting is per process), no autograd.
 
     TorchScript does not declare outputs, so they are named `output0`, `output1`, ... (the ONNX export's
     names) once the first `run` reveals how many there are; until then `outputs` is empty.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, threads: int = 1) -> None:
         import torch
 
-        torch.set_num_threads(1)
+        torch.set_num_threads(threads)
         self._torch = torch
         self._module = torch.jit.load(str(path), map_location="cpu").eval()
         self._outputs: list[str] = []
@@ -96,19 +97,19 @@ class RuntimeUnavailable(RuntimeError):
 
 
 class OpenVINOBackend:
-    """OpenVINO runtime, CPU plugin, one stream and one thread, f32 inference precision.
+    """OpenVINO runtime, CPU plugin, one stream and one thread (or `threads`), f32 inference precision.
 
     The CPU plugin would otherwise run fp32 models in bf16 on CPUs that have it (AMX, AVX512-BF16), so results
     would depend on the machine. `path` is the IR's `.xml` or the export directory holding it.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, threads: int = 1) -> None:
         import openvino as ov
 
         path = Path(path)
         xml = path if path.suffix == ".xml" else _single(path, "*.xml")
         core = ov.Core()
-        config = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": 1, "NUM_STREAMS": 1,
+        config = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1,
                   "PERFORMANCE_HINT": "LATENCY"}
         self._compiled = core.compile_model(core.read_model(xml), "CPU", config)
         # Traced TorchScript graphs leave output tensors unnamed: name them like the ONNX export does.
@@ -128,17 +129,17 @@ class OpenVINOBackend:
 
 
 class LiteRTBackend:
-    """ai-edge-litert's Interpreter on CPU, one thread.
+    """ai-edge-litert's Interpreter on CPU, one thread (or `threads`).
 
     Ultralytics' LiteRT detect exports emit box coordinates divided by the input width/height (so one int8
     scale fits boxes and scores); `run` multiplies them back, so outputs are in input pixels like every other
     backend's. The embedded metadata (a zip appended to the flatbuffer) says whether that applies.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, threads: int = 1) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
-        self._interpreter = Interpreter(model_path=str(path), num_threads=1)
+        self._interpreter = Interpreter(model_path=str(path), num_threads=threads)
         self._interpreter.allocate_tensors()
         self._input = self._interpreter.get_input_details()[0]
         self._output_details = self._interpreter.get_output_details()
@@ -185,7 +186,7 @@ class CoreMLBackend:
     _input: str
     _outputs: list[str]
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, threads: int = 1) -> None:  # noqa: ARG002 - Core ML schedules itself
         import sys
 
         if sys.platform != "darwin":
@@ -223,14 +224,14 @@ def _single(directory: Path, pattern: str) -> Path:
     return found[0]
 
 
-def _tensorrt(path: Path) -> Backend:
+def _tensorrt(path: Path, threads: int = 1) -> Backend:  # noqa: ARG001 - the engine runs on the GPU
     from .engine import TensorRTBackend  # ctypes + CUDA: only where an engine is opened
 
     return TensorRTBackend(path)
 
 
-# Export format name (exportctl's, and metadata.json's `export_format`) -> backend.
-BACKENDS: dict[str, Callable[[Path], Backend]] = {
+# Export format name (exportctl's, and metadata.json's `export_format`) -> backend(path, threads).
+BACKENDS: dict[str, Callable[[Path, int], Backend]] = {
     "onnx": OnnxBackend,
     "torchscript": TorchScriptBackend,
     "openvino": OpenVINOBackend,
@@ -240,12 +241,15 @@ BACKENDS: dict[str, Callable[[Path], Backend]] = {
 }
 
 
-def open_backend(path: str | Path, fmt: str) -> Backend:
-    """Open the model exported as format `fmt` at `path` (a file, or the export's directory)."""
+def open_backend(path: str | Path, fmt: str, threads: int = 1) -> Backend:
+    """Open the model exported as format `fmt` at `path` (a file, or the export's directory), running on `threads`
+    CPU threads (1, the default, gives the same numbers on every machine)."""
     path = Path(path)
     backend = BACKENDS.get(fmt)
     if backend is None:
         raise ValueError(f"no backend for format {fmt!r}; supported: {', '.join(sorted(BACKENDS))}")
     if not path.exists():
         raise FileNotFoundError(f"model not found: {path}")
-    return backend(path)
+    if threads < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
+    return backend(path, threads)
