@@ -153,8 +153,8 @@ def render(console: Console, data: dict[str, Any]) -> None:
                                                          else "")
         lock = short(c["toolchain"].get("lock", "?")) + "".join(f" image {e['image']}" for e in c["images"])
         latency = c.get("latency") or {}
-        timed = latency.get("skipped") or ", ".join(f"{t['p50_ms']:.2f} ms ({t['threads']} thr)"
-                                                    for t in latency.values())
+        timed = "not measured" if "skipped" in latency else ", ".join(  # the reason: `show`, and --json
+            f"{t['p50_ms']:.2f} ms ({t['threads']} thr)" for t in latency.values())
         table.add_row(c["cell"], str(c["status"]), short(c["artifact"] or "?"), lock, numbers, timed or "-")
     console.print(table)
     if not data["signatures"]:

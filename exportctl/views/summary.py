@@ -62,8 +62,9 @@ def render_latency(console: Console, runs: list[dict[str, Any]]) -> None:
     if not profiles:
         return
     table = Table(title="latency on the build machine (ms; newest run record per cell)")
-    for col in ("cell", "threads", "pre p50", "infer p50", "post p50", "total p50", "total p99", "images/s"):
-        table.add_column(col, justify="left" if col == "cell" else "right")
+    table.add_column("cell", no_wrap=True, min_width=max(map(len, profiles)))  # other columns give way first
+    for col in ("threads", "pre p50", "infer p50", "post p50", "total p50", "total p99", "img/s"):
+        table.add_column(col, justify="right")
     for name, cell in profiles.items():
         for t in cell["profile"]["threads"].values() if "profile" in cell else ():
             table.add_row(name, str(t["threads"]), *(f"{t[f'{s}_ms']['p50']:.2f}" for s in (
