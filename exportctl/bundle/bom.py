@@ -25,6 +25,7 @@ from exportctl import errors
 from exportctl.bundle.diff import parse_pins
 from exportctl.bundle.read import BundleInfo, CellRecord, read_bundle, read_text_layer, recipe_of, validation_of
 from exportctl.canonical import canonical_json
+from exportctl.recipe.model import DEFAULT_SOURCE_DATE_EPOCH
 from exportctl.store import mediatypes as mt
 from exportctl.store import referrers as ref
 from exportctl.store.layout import Store
@@ -143,7 +144,8 @@ def document(store: Store, info: BundleInfo) -> dict[str, Any]:
 
     recipe = recipe_of(store, info)
     bundle, checkpoint, artifacts, libraries = _components(store, info, recipe)
-    when = dt.datetime.fromtimestamp(int(recipe["source_date_epoch"]), dt.UTC)
+    # a recipe that leaves it out means the recipe model's default, as it did when the bundle was built
+    when = dt.datetime.fromtimestamp(int(recipe.get("source_date_epoch", DEFAULT_SOURCE_DATE_EPOCH)), dt.UTC)
     bom = Bom(serial_number=uuid.uuid5(_NAMESPACE, info.digest), metadata=BomMetaData(timestamp=when,
                                                                                       component=bundle))
     for component in (checkpoint, *artifacts, *libraries):

@@ -81,7 +81,7 @@ def test_the_manifest_from_the_ledger_is_model_signing_s_own(big: dict) -> None:
     with hash_ledger() as ledger:
         store.verify(digest)  # the blob check fills the ledger (the store's blobs: hard links below)
         layout = big["layout"].with_name("linked")
-        ref.write_layout(store, digest, layout, *ref.pick(ref.load(store, digest)))
+        ref.write_layout(store, digest, layout, ref.pick(ref.load(store, digest)))
         read = _read_while(lambda: layout_hashing(ledger).hash(layout))
         from_ledger = layout_hashing(ledger).hash(layout)
     own = layout_hashing().hash(layout)
