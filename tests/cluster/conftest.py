@@ -1,12 +1,10 @@
-"""The cluster tier: a real single-node Slurm (tests/cluster/slurm.py) plus the registry tier's registry."""
+"""The cluster tier: a real single-node Slurm (tests/cluster/slurm.py); the registry comes from tests/conftest.py."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-
-from tests.registry.conftest import plain_registry, registry_tools  # noqa: F401  (the registry tier's fixtures)
 
 from . import slurm
 
