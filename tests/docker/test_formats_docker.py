@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from exportctl import errors
-from tests.conftest import ROOT, exportctl
+from tests.conftest import FULL_MATRIX, exportctl, full_matrix_recipe
 from tests.fixtures.shapes import write_fixture_scenes
 
 pytestmark = pytest.mark.docker
@@ -19,10 +19,8 @@ CELLS = ("openvino/int8", "litert/w8a32", "coreml/fp32")
 
 def test_new_format_images_build_and_match_the_local_backend(tmp_path: Path, docker_env: dict[str, str]) -> None:
     write_fixture_scenes(tmp_path / "scenes", calibration=32)
-    text = (ROOT / "recipes" / "full-matrix.yaml").read_text()
-    text = text.replace("../tests/fixtures/scenes", str(tmp_path / "scenes")).replace("count: 300", "count: 32")
-    recipe = tmp_path / "full-matrix.yaml"
-    recipe.write_text(text.replace("../tests/fixtures/detector.pt", str(ROOT / "tests" / "fixtures" / "detector.pt")))
+    text = FULL_MATRIX.read_text().replace("count: 300", "count: 32")
+    recipe = full_matrix_recipe(tmp_path, tmp_path / "scenes", text)
     only = [f"--only={cell}" for cell in CELLS]
     built = {}
     for backend, env in (("docker", docker_env), ("local", {})):
