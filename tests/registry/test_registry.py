@@ -145,7 +145,8 @@ def test_bearer_tokens_from_a_token_service_with_docker_config_credentials(token
     creds = docker_config(tmp_path / "docker", registry.host, service.USER, service.PASSWORD)
     pushed_run = exportctl("push", digest, ref, "--json", store=store, env=creds)
     pushed = json.loads(pushed_run.stdout)
-    assert pushed["reference"] == f"{registry.host}/tokens/quickstart@{digest}" and len(pushed["referrers"]) == 2
+    # the signature, the provenance and the ML-BOM
+    assert pushed["reference"] == f"{registry.host}/tokens/quickstart@{digest}" and len(pushed["referrers"]) == 3
     pulled_run = exportctl("pull", ref, "--json", store=tmp_path / "pulled", env=creds)
     pulled = json.loads(pulled_run.stdout)
     assert pulled["bundle"] == digest and sorted(pulled["referrers"]) == sorted(pushed["referrers"])
