@@ -86,15 +86,12 @@ def model_task(recipe: Recipe) -> str:
                                hint="give a .pt file that Ultralytics' YOLO() loads (e.g. a training run's "
                                     "best.pt)") from None
     _refuse(recipe, field_path, facts)
-    if ck.demo is not None and facts.task != default:
-        raise recipe.error(*field_path, problem=f"{ck.demo.arch} is a {facts.task} architecture; demo checkpoints "
-                                                f"are made for {default} architectures only (their head tuning "
-                                                f"makes boxes)", hint="give a trained .pt checkpoint instead")
     if ck.demo is not None and not re.fullmatch(DEMO_ARCHITECTURES, ck.demo.arch):
-        raise recipe.error(*field_path, problem=f"{ck.demo.arch} is not an Ultralytics detection architecture "
-                                                "exportctl makes demo checkpoints from",
+        raise recipe.error(*field_path, problem=f"{ck.demo.arch} is not an Ultralytics architecture exportctl "
+                                                "makes demo checkpoints from",
                            hint="name one of Ultralytics' cfg/models yamls, e.g. yolo11n.yaml, yolov8n.yaml, "
-                                "yolo26n.yaml")
+                                "yolo26n.yaml, yolo11n-seg.yaml (task suffixes -cls, -seg, -pose, -obb on the "
+                                "yolov8, yolo11, yolo12 and yolo26 families)")
     return facts.task
 
 
@@ -164,6 +161,7 @@ def make_plan(recipe: Recipe, only: tuple[str, ...] = ()) -> Plan:
     else:  # the file (and its pin) is checked before it is read
         checkpoint_id = checkpoint_identity(recipe, "")
         task = tasks.registry()[model_task(recipe)]
+    _check_tolerance_keys(recipe, task)
     images = {f"images/{i}-{p.name}": p for i, p in enumerate(validation_inputs(recipe))}
     reference = CellRequest(Kind.reference, task.name, imgsz=recipe.input.imgsz, batch=recipe.input.batch,
                             source_date_epoch=recipe.source_date_epoch, checkpoint=CHECKPOINT_INPUT,
@@ -180,6 +178,7 @@ def make_plan(recipe: Recipe, only: tuple[str, ...] = ()) -> Plan:
         if fmt_spec is None:
             raise recipe.error("formats", fmt, problem="unknown format", hint=formats.suggest(fmt))
         options = validate_options(recipe, fmt_spec, spec.options)
+        _refuse_options(recipe, task, fmt_spec, options)
         for precision in spec.precisions:
             reason = host_refusal(fmt_spec) or fmt_spec.refuse(precision.value)
             if reason is not None:
@@ -194,7 +193,7 @@ def make_plan(recipe: Recipe, only: tuple[str, ...] = ()) -> Plan:
                              "(exportctl never downloads a default dataset)")
                 calibration = select(recipe)
             calibrate = calibration if precision in fmt_spec.calibrated else None
-            cells.append(_cell(recipe, task.name, fmt_spec, precision, options, checkpoint_id, reference_key,
+            cells.append(_cell(recipe, task, fmt_spec, precision, options, checkpoint_id, reference_key,
                                calibrate))
     if only:
         cells = _select(cells, only)
@@ -204,14 +203,34 @@ def make_plan(recipe: Recipe, only: tuple[str, ...] = ()) -> Plan:
                 demo_request(recipe, task.name), calibration, warnings)
 
 
-def _cell(recipe: Recipe, task: str, spec: FormatSpec, precision: Precision, options: dict[str, Any],
+def _refuse_options(recipe: Recipe, task: tasks.TaskSpec, spec: FormatSpec, options: dict[str, Any]) -> None:
+    """Options a format builds only for the default task's models, turned on for another task's."""
+    for option in spec.options:
+        if option.default_task_only and not task.default and options[option.name] != option.default:
+            raise recipe.error("formats", spec.name, "options", option.name,
+                               problem=f"{spec.name} option {option.name}={options[option.name]!r} is built for "
+                                       f"{tasks.default_task().name} models only, and the checkpoint is a {task.name} "
+                                       f"model: {option.default_task_only}", hint="remove the option")
+
+
+def _check_tolerance_keys(recipe: Recipe, task: tasks.TaskSpec) -> None:
+    """A tolerance the recipe sets must be one of the checkpoint's task (the recipe model accepts every task's)."""
+    own = [k.name for k in task.tolerance_keys]
+    for precision, tolerance in recipe.validation.tolerances.items():
+        foreign = sorted(set(tolerance.model_fields_set) - set(own))
+        if foreign:
+            raise recipe.error("validation", "tolerances", precision.value, foreign[0],
+                               problem=f"'{foreign[0]}' is not a tolerance of the checkpoint's task ({task.name})",
+                               hint=f"the {task.name} task's tolerances: {', '.join(own)}")
+
+
+def _cell(recipe: Recipe, task: tasks.TaskSpec, spec: FormatSpec, precision: Precision, options: dict[str, Any],
           checkpoint_id: str, reference_key: str, calibration: CalibrationSet | None) -> Cell:
     v = recipe.validation
     request = CellRequest(
-        Kind.export, task, spec.name, precision.value, options, recipe.input.imgsz,
+        Kind.export, task.name, spec.name, precision.value, options, recipe.input.imgsz,
         recipe.input.batch, source_date_epoch=recipe.source_date_epoch, checkpoint=CHECKPOINT_INPUT,
-        validation=Validation(REFERENCE_INPUT, v.conf, v.iou, v.match_iou,
-                              v.tolerance_for(precision).model_dump(mode="json")),
+        validation=Validation(REFERENCE_INPUT, v.conf, v.iou, v.match_iou, v.tolerance_for(precision, task)),
         # the images' digests: other images, other key
         calibration=calibration.request(CALIBRATION_INPUT) if calibration is not None else None,
     )

@@ -33,12 +33,17 @@ def _metrics_line(validation: dict[str, Any] | None) -> str:
         for group, g in sorted((t.get("groups") or {}).items()):
             if g.get("max_abs") is not None and len(t["groups"]) > 1:
                 parts.append(f"{group} max_abs={g['max_abs']:.2e} cos={g['cosine']:.6f}")
-    det = validation.get("detection") or {}
+    # the task's metrics (validation.json keeps them under the task's key): matched boxes, then the task's own gates
+    det = next((v for v in validation.values() if isinstance(v, dict) and "ref_boxes" in v), {})
     if det:
         parts.append(f"boxes {det['matched']}/{det['ref_boxes']}")
         if det.get("mean_iou") is not None:
             parts.append(f"iou={det['mean_iou']:.4f} dscore={det['max_score_delta']:.4f} "
                          f"cls={det['class_agreement']:.2f}")
+    shown = {"box mean_iou", "max_score_delta", "class_agreement", "recall", "precision"} if det else set()
+    for g in gates:
+        if g["value"] is not None and g["gate"] not in shown and not g["gate"].endswith((" max_abs", " cosine")):
+            parts.append(f"{g['gate'].replace(' ', '_')}={g['value']:.4f}")
     return " ".join(parts)
 
 
