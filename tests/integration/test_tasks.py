@@ -52,6 +52,8 @@ TASKS = {
                         tight_cell=("onnx", "fp16"), blank_gate="recall"),
     "pose": Expected("pose", "oks_mean", ALL, "keypoint_error_max", 1e-9, "keypoint_error_max", QUANTIZED,
                      blank_gate="recall"),
+    "obb": Expected("obb", "angle_error_max", ALL, "angle_error_max", 1e-12, "angle_error_max", QUANTIZED,
+                    blank_gate="recall"),
 }
 
 
@@ -103,7 +105,9 @@ def test_every_cell_is_validated_with_the_tasks_metrics_or_honestly_marked(built
         else:
             assert cell["status"] == "passed", (name, v)
             assert v[key][metric] is not None and all(g["ran"] for g in v["gates"]), (name, v)
-    text = exportctl("show", summary["bundle"], store=built["store"]).stdout
+    shown = json.loads(exportctl("show", summary["bundle"], "--json", store=built["store"]).stdout)
+    assert all(c["validation"][key][metric] is not None for c in shown["cells"] if c["status"] == "passed")
+    text = exportctl("show", summary["bundle"], store=built["store"], env={"COLUMNS": "400"}).stdout  # no ellipsis
     assert metric in text and "requires macOS" in text
 
 

@@ -240,3 +240,60 @@ def test_pose_metrics_and_gates_see_moved_and_hidden_keypoints():
     assert groups == {"boxes": (0, 4), "scores": (4, 5), "keypoints": (5, None)}
     raw = {g.name for g in raw_gates(POSE, {"output0": head}, {"output0": cand}, "fp32", model) if not g.ok}
     assert raw == {"output0.keypoints max_abs", "output0.keypoints cosine"}  # boxes and scores untouched
+
+
+# --- obb ---------------------------------------------------------------------------------------------------------
+
+OBB = tasks.registry()["obb"]
+
+
+def test_probiou_matches_ultralytics_and_is_one_for_equal_boxes():
+    from yolo_runtime import probiou
+
+    a = np.array([[50, 50, 40, 10, 0.3], [80, 80, 20, 20, 1.0]], np.float64)
+    b = np.array([[50, 50, 40, 10, 0.3 + np.pi], [52, 49, 38, 11, 0.35], [10, 10, 5, 5, 0.0]], np.float64)
+    ours = probiou(a, b)
+    assert ours.shape == (2, 3) and ours[0, 0] == pytest.approx(1.0, abs=1e-3) and ours[0, 2] < 0.01
+    metrics = pytest.importorskip("ultralytics.utils.metrics")
+    torch = pytest.importorskip("torch")
+    theirs = metrics.batch_probiou(torch.from_numpy(a), torch.from_numpy(b)).numpy()
+    assert np.allclose(ours, theirs, atol=1e-6)
+
+
+def test_rotated_boxes_are_regularized_and_angles_compare_modulo_pi():
+    from yolo_runtime import angle_error, corners, decode_rotated
+
+    head = np.zeros((1, 4 + 2 + 1, 3), np.float32)
+    head[0, :4, 0] = [50, 50, 10, 40]  # taller than wide: w/h swap, angle + pi/2
+    head[0, :4, 1] = [100, 100, 30, 10]
+    head[0, 4, 0], head[0, 5, 1], head[0, 4, 2] = 0.9, 0.8, 0.1
+    head[0, 6] = [0.1, -0.5, 0.0]
+    (det,) = decode_rotated(head)
+    assert len(det) == 2 and det.classes.tolist() == [0, 1]
+    assert det.boxes[0].tolist() == pytest.approx([50, 50, 40, 10, 0.1 + np.pi / 2], abs=1e-5)
+    assert det.boxes[1, 4] == pytest.approx(np.pi - 0.5, abs=1e-5)
+    assert angle_error(0.05, np.pi - 0.05) == pytest.approx(0.1) and angle_error(1.0, 1.0 + np.pi) == pytest.approx(0)
+    square = corners(np.array([[0, 0, 2, 2, 0]]))[0]
+    assert np.allclose(square, [[1, 1], [1, -1], [-1, -1], [-1, 1]])
+    ops = pytest.importorskip("ultralytics.utils.ops")
+    torch = pytest.importorskip("torch")
+    boxes = np.array([[50, 50, 40, 10, 0.3], [5, 7, 3, 9, 2.0]], np.float32)
+    assert np.allclose(corners(boxes), ops.xywhr2xyxyxyxy(torch.from_numpy(boxes)).numpy(), atol=1e-4)
+
+
+def test_obb_metrics_and_gates_see_a_turned_box():
+    head = np.zeros((1, 4 + 2 + 1, 4), np.float32)
+    head[0, :4] = [[30, 90, 60, 120], [30, 40, 90, 120], [40, 60, 30, 20], [12, 20, 10, 8]]
+    head[0, 4] = [0.9, 0.1, 0.7, 0.0]
+    head[0, 5] = [0.1, 0.8, 0.1, 0.0]
+    head[0, 6] = [0.2, 1.0, 2.0, 0.0]
+    same = OBB.metrics({"output0": head}, {"output0": head}, OBB.thresholds, {})
+    assert same["recall"] == 1.0 and same["angle_error_max"] == 0.0
+    turned = head.copy()
+    turned[0, 6, 0] += 0.05
+    m = OBB.metrics({"output0": head}, {"output0": turned}, OBB.thresholds, {})
+    assert m["recall"] == 1.0 and m["angle_error_max"] == pytest.approx(0.05, abs=1e-5)
+    failed = {g.name for g in OBB.gates(m, OBB.tolerance("fp32")) if not g.ok}
+    assert "angle_error_max" in failed
+    raw = {g.name for g in raw_gates(OBB, {"output0": head}, {"output0": turned}, "fp32", {}) if not g.ok}
+    assert raw == {"output0.angles max_abs", "output0.angles cosine"}  # boxes and scores untouched
