@@ -53,7 +53,7 @@ def run(invocation: Invocation) -> int:
         options=spec.resolve_options(request.options), imgsz=request.imgsz, batch=request.batch, task=task.name,
         workdir=WORKDIR, output_dir=invocation.output_dir,
         calibration_dir=invocation.input(request.calibration.directory) if request.calibration else None,
-        conf=thresholds.conf, iou=thresholds.iou))
+        conf=thresholds.conf, iou=thresholds.iou, preprocess=task.preprocess))
     ref_dir = invocation.input(validation.reference) if validation is not None else None
     result = None
     if validation is not None and ref_dir is not None:
@@ -79,7 +79,7 @@ def run(invocation: Invocation) -> int:
         model_name=info.get("model_name", Path(request.checkpoint).stem), export_format=spec.name,
         precision=request.precision, imgsz=request.imgsz, output_shapes=measured["output_shapes"],
         input_dtype=measured["input_dtype"], applies_nms=measured["applies_nms"], names=names,
-        export_config=request.options, conf=thresholds.conf, iou=thresholds.iou, created_at=created_at()))
+        export_config=request.options, conf=thresholds.conf, iou=thresholds.iou, created_at=created_at(), model=info))
     (invocation.output_dir / "metadata.json").write_text(json.dumps(meta, sort_keys=True, indent=2) + "\n")
     verdict = Verdict(result["status"]) if result is not None else Verdict.not_validated
     reason = result.get("reason") if result is not None else "no reference outputs to validate against"

@@ -24,8 +24,8 @@ from exportctl.cell.protocol import Calibration, CellRequest, Demo, Kind, Valida
 from exportctl.errors import CONFIG_ERROR, EXPORT_FAILED, OK
 
 # Keys of a guide config that are not the format's options.
-CONTROL_KEYS = {"format", "precision", "imgsz", "batch", "source_date_epoch", "validation", "include_validation",
-                "calibration", "options"}
+CONTROL_KEYS = {"format", "task", "precision", "imgsz", "batch", "source_date_epoch", "validation",
+                "include_validation", "calibration", "options"}
 
 
 class CellConfigError(Exception):
@@ -82,7 +82,10 @@ def _from_guide(args: argparse.Namespace, kind: Kind) -> Invocation:
 
 def guide_request(kind: Kind, export_format: str, checkpoint: str | None, cfg: dict[str, Any]) -> CellRequest:
     """The request an export-guide invocation stands for (paths as given: absolute, or relative to the cwd)."""
-    task = tasks.default_task()
+    named = cfg.get("task")  # the checkpoint's Ultralytics task; default: the default task
+    task = tasks.default_task() if named is None else tasks.get(str(named))
+    if task is None:
+        raise CellConfigError(f"unknown task '{named}' (this cell supports: {', '.join(tasks.registry())})")
     imgsz, batch = int(cfg.get("imgsz", 640)), int(cfg.get("batch", 1))
     if kind == Kind.reference:
         return CellRequest(kind, task.name, imgsz=imgsz, checkpoint=checkpoint, images=tuple(cfg.get("images") or ()))

@@ -25,6 +25,7 @@ MAX_HITS = 4  # an owned class scores above CONF on 1..MAX_HITS anchors over the
 BOX_GAIN = 4.0  # sharpens the random DFL box logits: box sizes then vary with the input instead of ~7.5 bins
 MIN_DISTANCE = 0.25  # smallest box distance (strides) a head without DFL gives on the calibration images
 MANTISSA_BITS = 12  # calibrated values (computed in float64) are rounded to this: absorbs kernel differences
+CLASSIFIER_LOGIT_STD = 4.0  # a demo classifier's logit spread over classes: a clear top-1 per image
 
 
 def to_tensor(imgs: list[np.ndarray], imgsz: int) -> torch.Tensor:
@@ -63,7 +64,9 @@ def _init_weights(model: torch.nn.Module, seed: int) -> None:
             bound = 1 / math.sqrt(m.weight[0].numel())
             for p in (m.weight, m.bias) if m.bias is not None else (m.weight,):
                 p.copy_(torch.from_numpy(rng.uniform(-bound, bound, tuple(p.shape)).astype(np.float32)))
-    model.model[-1].bias_init()  # Detect's box/class bias priors, as after a normal build
+    head = model.model[-1]
+    if hasattr(head, "bias_init"):
+        head.bias_init()  # Detect's box/class bias priors, as after a normal build
 
 
 def _recalibrate_bn(model: torch.nn.Module, x: torch.Tensor) -> None:
@@ -154,6 +157,63 @@ def _tune_class_head(model: torch.nn.Module, x: torch.Tensor) -> float:
     return margin
 
 
+def _tune_classifier(model: torch.nn.Module, x: torch.Tensor) -> float:
+    """Spread a classification head's random logits so each calibration image has a clear most probable class.
+
+    Random weights give logits a tiny spread, i.e. near-uniform probabilities whose ranking any rounding reorders;
+    the final linear layer is scaled (weights and bias) so the logits' standard deviation over classes, averaged over
+    the images, is CLASSIFIER_LOGIT_STD. Returns the smallest gap between an image's two largest logits.
+    """
+    linear = model.model[-1].linear
+    seen: dict[str, torch.Tensor] = {}
+    hook = linear.register_forward_hook(lambda m, i, o: seen.__setitem__("logits", o))
+    model(x)
+    hook.remove()
+    scale = CLASSIFIER_LOGIT_STD / seen["logits"].std(dim=1).mean().clamp_min(1e-12)
+    linear.weight.copy_(_round(linear.weight * scale))
+    linear.bias.copy_(_round(linear.bias * scale))
+    model(x)
+    top2 = seen["logits"].topk(2, dim=1).values if seen["logits"].shape[1] > 1 else None
+    return math.inf if top2 is None else float((top2[:, 0] - top2[:, 1]).min())
+
+
+def _tune_head(model: torch.nn.Module, x: torch.Tensor) -> float:
+    """Make the random head's outputs comparable (see the two tunings); returns its margin against runtime noise."""
+    head = model.model[-1]
+    if not hasattr(head, "cv3"):  # a classification head: probabilities, no boxes
+        return _tune_classifier(model, x)
+    for seq in list(head.cv2) + list(getattr(head, "one2one_cv2", None) or []):
+        seq[-1].weight.mul_(BOX_GAIN)  # final box conv (4 * reg_max DFL logits); a power of 2: exact
+    if head.reg_max == 1:
+        _positive_box_distances(model, x)
+    return _tune_class_head(model, x)
+
+
+def _first_output(y: Any) -> torch.Tensor:
+    """The main output of an eval-mode forward: boxes (+ task rows) or class probabilities."""
+    while isinstance(y, (list, tuple)):
+        y = y[0]
+    return y
+
+
+def _outputs_summary(model: torch.nn.Module, out: torch.Tensor) -> dict[str, Any]:
+    """What the demo model finds on its calibration images: boxes per image, or the most probable class."""
+    from ultralytics.utils.nms import non_max_suppression  # falls back to its own NMS without torchvision
+
+    if not hasattr(model.model[-1], "cv3"):
+        return {"top1": out.argmax(1).tolist(), "top1conf": [round(v, 4) for v in out.amax(1).tolist()]}
+    # nc: the rows after the class scores (mask coefficients, keypoints, angle) are not scores
+    boxes = [len(d) for d in non_max_suppression(out.clone(), CONF, 0.45, nc=len(model.names))]
+    return {"boxes": boxes, "min_score_cosine": _min_cos(out[:, 4 : 4 + len(model.names)])}
+
+
+def _min_cos(y: torch.Tensor) -> float:
+    """Smallest cosine similarity between two images' outputs."""
+    y = y.flatten(1)
+    smallest: float = torch.nn.functional.cosine_similarity(y[:, None], y[None], dim=2).min().item()
+    return round(smallest, 4)
+
+
 @torch.no_grad()  # type: ignore[untyped-decorator]  # torch is untyped on the host (not installed)
 def make_demo_checkpoint(
     arch: str, seed: int, out_path: Path, calibration_images: list[Path], imgsz: int, task: str
@@ -167,7 +227,6 @@ def make_demo_checkpoint(
     """
     from ultralytics import YOLO, __version__
     from ultralytics.cfg import DEFAULT_CFG_DICT
-    from ultralytics.utils.nms import non_max_suppression  # falls back to its own NMS without torchvision
 
     paths = sorted((Path(p) for p in calibration_images), key=lambda p: (p.name, str(p)))
     imgs = [cv2.imread(str(p)) for p in paths]
@@ -182,21 +241,18 @@ def make_demo_checkpoint(
         np.random.seed(seed)
         torch.manual_seed(seed)  # the build's own init; _init_weights() then redraws it ISA-independently
         yolo = YOLO(arch, verbose=False)
-        if yolo.task != task:  # the head tuning below is a detection head's; Ultralytics' own str is pickled below
-            raise ValueError(f"demo checkpoints are {task} models; {arch} is a {yolo.task} model")
-        model, head = yolo.model, yolo.model.model[-1]  # DetectionModel, Detect
+        if yolo.task != task:  # what the plan read from the name must be what Ultralytics builds
+            raise ValueError(f"the plan expects a {task} model; {arch} is a {yolo.task} model")
+        model, head = yolo.model, yolo.model.model[-1]  # e.g. DetectionModel, Detect
         _init_weights(model, seed)
         # Calibrate in float64 and round the results to 12 mantissa bits: float32 kernels differ in the last bits
         # between CPUs/ISAs, and rounded float32 results would still flip and cascade; float64 ones do not.
         model.double()
         _recalibrate_bn(model, to_tensor([v for im in imgs for v in _views(im)], imgsz).double())
-        for seq in list(head.cv2) + list(getattr(head, "one2one_cv2", None) or []):
-            seq[-1].weight.mul_(BOX_GAIN)  # final box conv (4 * reg_max DFL logits); a power of 2: exact
         x = to_tensor(imgs, imgsz)
-        if head.reg_max == 1:
-            _positive_box_distances(model, x.double())
-        margin = _tune_class_head(model, x.double())
-        out = model(x.double())[0].float()  # (n, 4 + nc, anchors) as export gives; float64 keeps the summary stable
+        margin = _tune_head(model, x.double())
+        # (n, 4 + nc + extra, anchors) or (n, nc) as export gives; float64 keeps the summary stable
+        out = _first_output(model(x.double())).float()
         model.float()  # exact: every value is float32 or has at most 12 mantissa bits
         # Detect caches these per input shape (and BaseModel._apply, i.e. .float(), re-adds them): use class attrs
         for k in ("anchors", "strides", "shape"):
@@ -226,19 +282,13 @@ def make_demo_checkpoint(
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(deterministic)
 
-    def min_cos(y: torch.Tensor) -> float:  # smallest cosine similarity between two images' outputs
-        y = y.flatten(1)
-        smallest: float = torch.nn.functional.cosine_similarity(y[:, None], y[None], dim=2).min().item()
-        return round(smallest, 4)
-
-    boxes = [len(d) for d in non_max_suppression(out.clone(), CONF, 0.45)]
     return {
         "arch": name,
         "seed": seed,
         "imgsz": imgsz,
         "images": [p.name for p in paths],
-        "boxes": boxes,  # per image, after conf 0.25 + NMS 0.45
-        "min_cosine": min_cos(out),  # full outputs; xywh sit on the anchor grid and dominate this
-        "min_score_cosine": min_cos(out[:, 4:]),  # class-score channels only
-        "score_margin": round(margin, 3),  # smallest |logit - logit(CONF)| of any owned class
+        **_outputs_summary(model, out),  # boxes per image after conf 0.25 + NMS 0.45, or the top-1 classes
+        "min_cosine": _min_cos(out),  # full outputs; xywh sit on the anchor grid and dominate this
+        # smallest |logit - logit(CONF)| of any owned class; classification: smallest top-1/top-2 logit gap
+        "score_margin": round(margin, 3),
     }

@@ -78,11 +78,11 @@ def tensor_checks(tensor: dict[str, dict[str, Any]], groups: Mapping[str, list[T
 
     Shape mismatches and non-finite outputs always fail, since no tolerance can make them comparable. Every
     group of every output is gated on its own: max_abs by the group's key (box rows in pixels, scores in
-    probability), cosine by `cosine_min`, so a change in class scores alone cannot hide behind the boxes.
+    probability), cosine by the group's key (`cosine_min`, unless the task says otherwise), so a change in class
+    scores alone cannot hide behind the boxes.
     """
     hard: list[str] = []
     gates: list[Gate] = []
-    cosine_min = tol.get("cosine_min")
     for name, m in tensor.items():
         if not m["shape_match"]:
             hard.append(f"{name} shape {m['cand_shape']} != reference {m['ref_shape']}")
@@ -95,6 +95,7 @@ def tensor_checks(tensor: dict[str, dict[str, Any]], groups: Mapping[str, list[T
             max_abs = tol.get(g.max_abs_key)
             if max_abs is not None:
                 gates.append(Gate(f"{name}.{g.name} max_abs", gm["max_abs"], max_abs, upper=True))
+            cosine_min = tol.get(g.cosine_key)
             if cosine_min is not None:
                 gates.append(Gate(f"{name}.{g.name} cosine", gm["cosine"], cosine_min, upper=False))
     return hard, gates

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -39,12 +40,10 @@ def compute(invocation: Invocation) -> int:
         model.end2end = False
     batch = np.concatenate([task.preprocess(p, request.imgsz) for p in images])
     names = [f"output{i}" for i in range(task.reference_outputs)]
-
     def run(x: np.ndarray) -> list[np.ndarray]:
         """The model's outputs the task keeps, for one preprocessed image."""
         with torch.no_grad():
-            y = model(torch.from_numpy(x))
-        kept = y if isinstance(y, (list, tuple)) else [y]
+            kept = inference_outputs(model(torch.from_numpy(x)))
         return [kept[k].numpy() for k in range(len(names))]
 
     per_image = [run(batch[i : i + 1]) for i in range(len(batch))]
@@ -66,8 +65,23 @@ def compute(invocation: Invocation) -> int:
         "head": type(model.model[-1]).__name__,
         "end2end": bool(getattr(model, "end2end", False)),
     }
+    head = model.model[-1]
+    if getattr(head, "kpt_shape", None) is not None:  # keypoints per instance and values per keypoint
+        info["kpt_shape"] = [int(v) for v in head.kpt_shape]
+        info["kpt_names"] = {str(k): list(v) for k, v in (getattr(model, "kpt_names", None) or {}).items()}
     (out / "reference.json").write_text(json.dumps(info, sort_keys=True, indent=2) + "\n")
     return 0
+
+
+def inference_outputs(y: Any) -> list[Any]:
+    """The tensors an export emits, from the PyTorch model's inference return value, in the export's order.
+
+    Outside export mode the heads return `(outputs, extras)`: a detect head `(y, raw)`, a classify head
+    `(probabilities, logits)`, a segment head `((y, protos), raw)`; what the exported graph returns is the first
+    element, itself a tuple where the export has several outputs.
+    """
+    first = y[0] if isinstance(y, (list, tuple)) else y
+    return list(first) if isinstance(first, (list, tuple)) else [first]
 
 
 if __name__ == "__main__":

@@ -63,12 +63,12 @@ def validate(spec: FormatSpec, task: TaskSpec, artifact: Path, ref_dir: Path, se
     for name, ref in ref_outputs.items():
         cand = cand_outputs.get(name, np.empty(0))
         tensor[name] = tensor_metrics(ref, cand, histogram=True)
-        groups[name] = task.tensor_groups(name, list(ref.shape))
+        groups[name] = task.tensor_groups(name, list(ref.shape), info)
         if tensor[name]["shape_match"] and tensor[name]["finite"]:
             tensor[name]["groups"] = group_metrics(ref, cand, groups[name])
     thresholds = Thresholds(settings.conf, settings.iou, settings.match_iou)
     comparable = all(tensor[name]["shape_match"] for name in info["outputs"])
-    measured = task.metrics(ref_outputs, cand_outputs, thresholds) if comparable else None
+    measured = task.metrics(ref_outputs, cand_outputs, thresholds, info) if comparable else None
     hard, raw_gates = tensor_checks(tensor, groups, settings.tolerance)
     gates = raw_gates + task.gates(measured, settings.tolerance)
     accuracy_result = None

@@ -97,10 +97,18 @@ def structure(artifact: Path, expected: StructureExpectation) -> list[StructureC
         dims = [[(r.lowerBound, r.upperBound) for r in o.shapeRange.sizeRanges] for o in (conf, coords) if o]
         ok = len(dims) == 2 and dims[0][1][0] >= len(names) and dims[1][1] == (4, 4)
         checks.append(StructureCheck("outputs", ok, f"NMS outputs confidence/coordinates with ranges {dims}"))
+    elif desc.predictedFeatureName:  # a classifier: a label and a probability per class, as a dictionary
+        kinds = {o.name: o.type.WhichOneof("Type") for o in desc.output}
+        ok = (kinds.get(desc.predictedFeatureName) == "stringType"
+              and kinds.get(desc.predictedProbabilitiesName) == "dictionaryType"
+              and [len(s) for s in expected.output_shapes] == [2] and expected.output_shapes[0][1] == len(names))
+        checks.append(StructureCheck("outputs", ok, f"classifier outputs {kinds} (reference probabilities "
+                                                    f"{expected.output_shapes})"))
     else:
         shapes = [list(o.shape) for o in outputs.values()]
-        reference = expected.output_shapes[:1]
-        checks.append(StructureCheck("outputs", shapes == reference, f"output shapes {shapes} (reference {reference})"))
+        reference = expected.output_shapes
+        checks.append(StructureCheck("outputs", sorted(shapes) == sorted(reference),
+                                     f"output shapes {shapes} (reference {reference})"))
     recorded = ast.literal_eval(meta.get("names", "{}"))
     checks.append(StructureCheck(
         "metadata", meta.get("task") == expected.task and recorded == names
@@ -119,7 +127,12 @@ def describe(artifact: Path) -> ArtifactFacts:
     spec = ct.utils.load_spec(str(artifact))
     desc = spec.description
     shapes = []
+    classes = len(ast.literal_eval(dict(desc.metadata.userDefined).get("names", "{}")))
     for output in desc.output:
+        kind = output.type.WhichOneof("Type")
+        if kind in ("stringType", "dictionaryType"):  # a classifier's label, and its probability per class name
+            shapes.append([1] if kind == "stringType" else [classes])
+            continue
         array = output.type.multiArrayType
         ranges = [(r.lowerBound, r.upperBound) for r in array.shapeRange.sizeRanges]
         shapes.append([lo if lo == hi else -1 for lo, hi in ranges] if ranges else [int(d) for d in array.shape])
@@ -141,7 +154,10 @@ FORMAT = FormatSpec(
     backend="coreml",
     export=export,
     options=(Option("nms", bool, False, "append Apple's NMS stage: outputs become (confidence, coordinates) "
-                                        "after suppression"),),
+                                        "after suppression",
+                    default_task_only="Apple's NMS stage takes a detection head's boxes and scores; for masks and "
+                                      "keypoints Ultralytics traces its own NMS into the model and forces fp16 (an "
+                                      "fp32 cell would silently be fp16), and classes or rotated boxes have none"),),
     structure=structure,
     structure_runtime="coremltools (structure only)",
     describe=describe,

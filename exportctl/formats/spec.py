@@ -37,6 +37,8 @@ class Option:
     le: float | None = None
     aliases: tuple[str, ...] = ()  # export-guide names users already pass (accepted by the cell contract)
     choices: tuple[Any, ...] = ()  # when set, the only values accepted (`help` says why the others are not)
+    # set: only models of the default task (detection) may turn it on, and this says why the others may not
+    default_task_only: str = ""
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,9 @@ class ExportStep:
     calibration_dir: Path | None  # images static quantization calibrates on (only for calibrated precisions)
     conf: float  # thresholds an embedded NMS stage gets: the validation's, so it suppresses as validation does
     iou: float
+    # the task's preprocessing (image file, imgsz -> NCHW float32 in [0, 1]): calibration images are fed the way
+    # validation and users' inference feed the model; None: letterbox
+    preprocess: Callable[[Path, int], Any] | None = None
 
 
 @dataclass(frozen=True)

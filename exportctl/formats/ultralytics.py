@@ -14,6 +14,7 @@ preprocess them.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ def ultralytics_export(step: ExportStep, args: dict[str, Any], artifact: str,
     if quantize is not None:
         args["quantize"] = quantize
     if step.calibration_dir is not None:
-        install_loader(step.calibration_dir, imgsz=step.imgsz, batch=step.batch)
+        install_loader(step.calibration_dir, imgsz=step.imgsz, batch=step.batch, preprocess=step.preprocess)
         args["data"] = CALIBRATION_DATA
     from ultralytics import YOLO
 
@@ -55,20 +56,26 @@ def ultralytics_export(step: ExportStep, args: dict[str, Any], artifact: str,
     return target
 
 
-def calibration_batches(directory: Path, imgsz: int, batch: int) -> list[dict[str, Any]]:
-    """uint8 NCHW RGB batches of exactly `batch` images (the last one tiled up, as Ultralytics does)."""
+def calibration_batches(directory: Path, imgsz: int, batch: int,
+                        preprocess: Callable[[Path, int], Any] | None = None) -> list[dict[str, Any]]:
+    """uint8 NCHW RGB batches of exactly `batch` images (the last one tiled up, as Ultralytics does), each image
+    preprocessed by `preprocess` (the task's; default: letterbox)."""
     import numpy as np
     import torch
     from yolo_runtime import letterbox, load_image
 
+    if preprocess is None:
+        def preprocess(path: Path, size: int) -> Any:
+            return letterbox(load_image(path), size)
+
     files = sorted(p for p in directory.iterdir() if p.suffix.lower() in CALIBRATION_SUFFIXES)
     if not files:
         raise FileNotFoundError(f"no calibration images in {directory}")
-    # letterbox gives float32 x/255 of uint8 pixels: scaling back and rounding recovers the pixels exactly.
+    # preprocessing gives float32 x/255 of uint8 pixels: scaling back and rounding recovers the pixels exactly.
     if len(files) < CALIBRATION_RECOMMENDED:
         print(f"[exportctl cell] calibrating on {len(files)} images; more than {CALIBRATION_RECOMMENDED} are "
               "recommended for INT8")
-    images = np.concatenate([np.rint(letterbox(load_image(p), imgsz) * 255).astype(np.uint8) for p in files])
+    images = np.concatenate([np.rint(preprocess(p, imgsz) * 255).astype(np.uint8) for p in files])
     batches = []
     for start in range(0, len(images), batch):
         chunk = images[start : start + batch]
@@ -78,11 +85,12 @@ def calibration_batches(directory: Path, imgsz: int, batch: int) -> list[dict[st
     return batches
 
 
-def install_loader(directory: Path, imgsz: int, batch: int) -> None:
+def install_loader(directory: Path, imgsz: int, batch: int,
+                   preprocess: Callable[[Path, int], Any] | None = None) -> None:
     """Make Ultralytics' exporter calibrate on `directory` (its data argument is then only a label)."""
     from ultralytics.engine import exporter
 
-    batches = calibration_batches(directory, imgsz, batch)
+    batches = calibration_batches(directory, imgsz, batch, preprocess)
 
     def loader(self: Any, prefix: str = "") -> list[dict[str, Any]]:
         return batches

@@ -91,15 +91,12 @@ def model_task(recipe: Recipe) -> str:
                                hint="give a .pt file that Ultralytics' YOLO() loads (e.g. a training run's "
                                     "best.pt)") from None
     _refuse(recipe, field_path, facts)
-    if ck.demo is not None and facts.task != default:
-        raise recipe.error(*field_path, problem=f"{ck.demo.arch} is a {facts.task} architecture; demo checkpoints "
-                                                f"are made for {default} architectures only (their head tuning "
-                                                f"makes boxes)", hint="give a trained .pt checkpoint instead")
     if ck.demo is not None and not re.fullmatch(DEMO_ARCHITECTURES, ck.demo.arch):
-        raise recipe.error(*field_path, problem=f"{ck.demo.arch} is not an Ultralytics detection architecture "
-                                                "exportctl makes demo checkpoints from",
+        raise recipe.error(*field_path, problem=f"{ck.demo.arch} is not an Ultralytics architecture exportctl "
+                                                "makes demo checkpoints from",
                            hint="name one of Ultralytics' cfg/models yamls, e.g. yolo11n.yaml, yolov8n.yaml, "
-                                "yolo26n.yaml")
+                                "yolo26n.yaml, yolo11n-seg.yaml (task suffixes -cls, -seg, -pose, -obb on the "
+                                "yolov8, yolo11, yolo12 and yolo26 families)")
     return facts.task
 
 
@@ -169,6 +166,7 @@ def make_plan(recipe: Recipe, only: tuple[str, ...] = ()) -> Plan:
     else:  # the file (and its pin) is checked before it is read
         checkpoint_id = checkpoint_identity(recipe, "")
         task = tasks.registry()[model_task(recipe)]
+    _check_tolerance_keys(recipe, task)
     images = {f"images/{i}-{p.name}": p for i, p in enumerate(validation_inputs(recipe))}
     dataset = labelled_set(recipe, task)
     reference = CellRequest(Kind.reference, task.name, imgsz=recipe.input.imgsz, batch=recipe.input.batch,
@@ -186,6 +184,7 @@ def make_plan(recipe: Recipe, only: tuple[str, ...] = ()) -> Plan:
         if fmt_spec is None:
             raise recipe.error("formats", fmt, problem="unknown format", hint=formats.suggest(fmt))
         options = validate_options(recipe, fmt_spec, spec.options)
+        _refuse_options(recipe, task, fmt_spec, options)
         for precision in spec.precisions:
             reason = host_refusal(fmt_spec) or fmt_spec.refuse(precision.value)
             if reason is not None:
@@ -208,6 +207,27 @@ def make_plan(recipe: Recipe, only: tuple[str, ...] = ()) -> Plan:
     warnings = calibration.warnings if calibration and any(c.calibrates for c in cells) else ()
     return Plan(recipe, task.name, checkpoint_id, reference_key, tuple(cells), tuple(needed), reference, images,
                 demo_request(recipe, task.name), calibration, warnings, dataset)
+
+
+def _refuse_options(recipe: Recipe, task: TaskSpec, spec: FormatSpec, options: dict[str, Any]) -> None:
+    """Options a format builds only for the default task's models, turned on for another task's."""
+    for option in spec.options:
+        if option.default_task_only and not task.default and options[option.name] != option.default:
+            raise recipe.error("formats", spec.name, "options", option.name,
+                               problem=f"{spec.name} option {option.name}={options[option.name]!r} is built for "
+                                       f"{tasks.default_task().name} models only, and the checkpoint is a {task.name} "
+                                       f"model: {option.default_task_only}", hint="remove the option")
+
+
+def _check_tolerance_keys(recipe: Recipe, task: TaskSpec) -> None:
+    """A tolerance the recipe sets must be one of the checkpoint's task (the recipe model accepts every task's)."""
+    own = [k.name for k in task.tolerance_keys]
+    for precision, tolerance in recipe.validation.tolerances.items():
+        foreign = sorted(set(tolerance.model_fields_set) - set(own))
+        if foreign:
+            raise recipe.error("validation", "tolerances", precision.value, foreign[0],
+                               problem=f"'{foreign[0]}' is not a tolerance of the checkpoint's task ({task.name})",
+                               hint=f"the {task.name} task's tolerances: {', '.join(own)}")
 
 
 def labelled_set(recipe: Recipe, task: TaskSpec) -> LabelledSet | None:
@@ -245,8 +265,8 @@ def _cell(recipe: Recipe, task: TaskSpec, spec: FormatSpec, precision: Precision
     request = CellRequest(
         Kind.export, task.name, spec.name, precision.value, options, recipe.input.imgsz,
         recipe.input.batch, source_date_epoch=recipe.source_date_epoch, checkpoint=CHECKPOINT_INPUT,
-        validation=Validation(REFERENCE_INPUT, v.conf, v.iou, v.match_iou,
-                              v.tolerance_for(precision).model_dump(mode="json"), max_drop),
+        validation=Validation(REFERENCE_INPUT, v.conf, v.iou, v.match_iou, v.tolerance_for(precision, task),
+                              max_drop),
         # the images' digests: other images, other key
         calibration=calibration.request(CALIBRATION_INPUT) if calibration is not None else None,
         dataset=dataset.request(DATASET_INPUT) if dataset is not None else None,

@@ -19,10 +19,12 @@ from exportctl.formats.spec import Precision
 
 DEFAULT_SOURCE_DATE_EPOCH = 315532800  # 1980-01-01: the earliest time a zip entry can carry
 MAX_SOURCE_DATE_EPOCH = 4102444799  # 2099-12-31: zip dates end in 2107, and 32-bit tools in 2106
-# Ultralytics' detection architectures (scale letter optional): checked at plan time, because an unknown one
-# would otherwise fail only inside the cell, as an export failure rather than a configuration error.
+# Ultralytics' architectures (scale letter optional; the task suffixes where Ultralytics ships them): checked at
+# plan time, because an unknown one would otherwise fail only inside the cell, as an export failure rather than a
+# configuration error.
 DEMO_ARCHITECTURES = (r"^(yolov3(-tiny|-spp)?|yolov5[nsmlx]?u?(-p6)?|yolov6[nsmlx]?|yolov8[nsmlx]?(-p2|-p6|-ghost)?"
-                      r"|yolov9[tsmce]|yolov10[nsmblx]|yolo11[nsmlx]?|yolo12[nsmlx]?|yolo26[nsmlx]?)\.yaml$")
+                      r"|yolov9[tsmce]|yolov10[nsmblx]|yolo11[nsmlx]?|yolo12[nsmlx]?|yolo26[nsmlx]?"
+                      r"|(yolov8|yolo11|yolo12|yolo26)[nsmlx]?-(cls|seg|pose|obb))\.yaml$")
 
 
 class Strict(BaseModel):
@@ -75,10 +77,13 @@ class FormatEntry(Strict):
         return v
 
 
-TASK = tasks.default_task()  # recipes name no task yet: the registry's default one
+TASK = tasks.default_task()  # recipes name no task: thresholds default to the default task's
+# Every task's tolerance keys (a key two tasks share bounds the same quantity); which apply is the checkpoint's task,
+# known only at plan time, where a key of another task is refused.
+TOLERANCE_KEYS = {k.name: k for spec in (TASK, *tasks.registry().values()) for k in spec.tolerance_keys}
 _ToleranceFields: type[BaseModel] = create_model(
     "Tolerance", __base__=Strict,
-    **{k.name: (float | None, Field(None, ge=k.ge, gt=k.gt, le=k.le)) for k in TASK.tolerance_keys},  # type: ignore[call-overload]
+    **{k.name: (float | None, Field(None, ge=k.ge, gt=k.gt, le=k.le)) for k in TOLERANCE_KEYS.values()},  # type: ignore[call-overload]
 )
 
 
@@ -86,9 +91,11 @@ class Tolerance(_ToleranceFields):
     """Bounds a cell must meet; None leaves that metric reported but ungated."""
 
 
-DEFAULT_TOLERANCES: dict[Precision, Tolerance] = {
-    Precision(p): Tolerance(**values) for p, values in TASK.default_tolerances.items()
-}
+def default_tolerance(task: tasks.TaskSpec, precision: Precision) -> Tolerance:
+    return Tolerance(**task.default_tolerances[precision.value])
+
+
+DEFAULT_TOLERANCES: dict[Precision, Tolerance] = {p: default_tolerance(TASK, p) for p in Precision}
 
 
 class Dataset(Strict):
@@ -121,8 +128,11 @@ class Validation(Strict):
     # the task's defaults. Metric names are the task's (checked at plan time, when the checkpoint's task is known).
     max_drop: dict[Precision, dict[str, Annotated[float, Field(ge=0)] | None]] = Field(default_factory=dict)
 
-    def tolerance_for(self, precision: Precision) -> Tolerance:
-        return self.tolerances.get(precision, DEFAULT_TOLERANCES[precision])
+    def tolerance_for(self, precision: Precision, task: tasks.TaskSpec = TASK) -> dict[str, float | None]:
+        """The task's tolerance keys for `precision`: the recipe's, else the task's defaults."""
+        given = self.tolerances.get(precision) or default_tolerance(task, precision)
+        values = given.model_dump(mode="json")
+        return {k.name: values[k.name] for k in task.tolerance_keys}
 
 
 class Calibration(Strict):

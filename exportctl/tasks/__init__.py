@@ -10,7 +10,7 @@ import functools
 from exportctl.discovery import discover
 from exportctl.tasks.spec import MetadataFacts, TaskSpec, Thresholds, ToleranceKey
 
-_NOT_TASKS = frozenset({"spec"})
+_NOT_TASKS = frozenset({"spec", "common", "instances"})  # what specs share
 
 
 @functools.cache

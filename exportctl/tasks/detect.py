@@ -8,9 +8,10 @@ labelled set, box mAP50-95 and mAP50 as `yolo val` computes them, gated on their
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from exportctl.tasks.common import base_metadata, instance_postprocessing, letterbox_input
+from exportctl.tasks.instances import BOX_KEYS, InstancesLike, instance_gates, match, summary
 from exportctl.tasks.spec import (
     Accuracy,
     Gate,
@@ -29,11 +30,7 @@ TOLERANCE_KEYS = (
     ToleranceKey("max_abs", "largest absolute difference of the raw box rows (input pixels)", gt=0),
     ToleranceKey("score_max_abs", "largest absolute difference of the raw class-score rows (probability)", gt=0),
     ToleranceKey("cosine_min", "cosine similarity of the raw box rows, and of the raw score rows", ge=-1, le=1),
-    ToleranceKey("box_iou_min", "mean IoU of matched boxes", ge=0, le=1),
-    ToleranceKey("score_delta_max", "largest score difference of matched boxes", ge=0),
-    ToleranceKey("class_agreement_min", "share of matched boxes with the same class", ge=0, le=1),
-    ToleranceKey("recall_min", "share of reference boxes matched", ge=0, le=1),
-    ToleranceKey("precision_min", "share of candidate boxes matched", ge=0, le=1),
+    *BOX_KEYS,
 )
 # Export guide defaults (box IoU > 0.95, score delta < 0.05, classes match) plus raw-tensor bounds.
 # max_abs is in output units: box coordinates are input pixels. fp32 exports differ from the unfused PyTorch
@@ -60,62 +57,18 @@ DEFAULT_TOLERANCES: dict[str, dict[str, float]] = {
 }
 
 
-class DetectionsLike(Protocol):
-    """Anything shaped like `yolo_runtime.Detections`."""
-
-    boxes: Any  # [N, 4] xyxy
-    scores: Any  # [N]
-    classes: Any  # [N]
-
-
-def detection_metrics(ref: list[DetectionsLike], cand: list[DetectionsLike], match_iou: float = 0.5) -> dict[str, Any]:
-    """Match reference to candidate detections per image and summarise the agreement.
-
-    Matching is greedy and class-agnostic: reference boxes in descending score order each take the
-    unmatched candidate box of highest IoU (>= `match_iou`). Class-agnostic so that a class flip shows up
-    in `class_agreement` instead of as a missed box. With no boxes on a side there is nothing to miss
-    (recall 1.0) or nothing spurious (precision 1.0); the other side's ratio still exposes the gap.
-    """
-    import numpy as np
+def detection_metrics(ref: list[InstancesLike], cand: list[InstancesLike], match_iou: float = 0.5) -> dict[str, Any]:
+    """Match reference to candidate detections per image (`instances.match`) and summarise the agreement."""
     from yolo_runtime import box_iou
 
-    if len(ref) != len(cand):
-        raise ValueError(f"reference has {len(ref)} images but candidate has {len(cand)}")
-    ious: list[float] = []
-    deltas: list[float] = []
-    same_class: list[bool] = []
-    n_ref = n_cand = 0
-    for r, c in zip(ref, cand, strict=True):
-        n_ref, n_cand = n_ref + len(r.scores), n_cand + len(c.scores)
-        iou = box_iou(r.boxes, c.boxes)
-        taken = np.zeros(len(c.scores), dtype=bool)
-        for i in np.argsort(-np.asarray(r.scores, dtype=np.float64), kind="stable"):
-            row = np.where(taken, -1.0, iou[i])
-            j = int(row.argmax()) if row.size else -1
-            if j < 0 or row[j] < match_iou:
-                continue
-            taken[j] = True
-            ious.append(float(row[j]))
-            deltas.append(abs(float(r.scores[i]) - float(c.scores[j])))
-            same_class.append(int(r.classes[i]) == int(c.classes[j]))
-    matched = len(ious)
-    return {
-        "ref_boxes": n_ref,
-        "cand_boxes": n_cand,
-        "matched": matched,
-        "recall": matched / n_ref if n_ref else 1.0,
-        "precision": matched / n_cand if n_cand else 1.0,
-        "mean_iou": sum(ious) / matched if matched else None,
-        "min_iou": min(ious) if matched else None,
-        "max_score_delta": max(deltas) if matched else None,
-        "class_agreement": sum(same_class) / matched if matched else None,
-    }
+    return summary(ref, cand, match(ref, cand, match_iou, box_iou))
 
 
 HEAD = "output0"  # the detect head's output: [B, 4 + nc, anchors]
 
 
-def metrics(ref_outputs: Mapping[str, Any], cand_outputs: Mapping[str, Any], thresholds: Thresholds) -> dict[str, Any]:
+def metrics(ref_outputs: Mapping[str, Any], cand_outputs: Mapping[str, Any], thresholds: Thresholds,
+            model: Mapping[str, Any]) -> dict[str, Any]:
     """Decode both heads with the same thresholds, then match their boxes."""
     from yolo_runtime import decode_detections
 
@@ -124,37 +77,16 @@ def metrics(ref_outputs: Mapping[str, Any], cand_outputs: Mapping[str, Any], thr
     return detection_metrics(ref, cand, match_iou=thresholds.match_iou)
 
 
-def tensor_groups(name: str, shape: list[int]) -> list[TensorGroup]:
+def tensor_groups(name: str, shape: list[int], model: Mapping[str, Any]) -> list[TensorGroup]:
     """Box rows (xywh, input pixels) and class-score rows (sigmoid probabilities) of the head."""
     if name != HEAD or len(shape) != 3:
         return [TensorGroup("all", 0, 0, None, "max_abs")]
     return [TensorGroup("boxes", 1, 0, 4, "max_abs"), TensorGroup("scores", 1, 4, None, "score_max_abs")]
 
 
-# (gate name, metric, tolerance key, upper bound?)
-_GATES = (("box mean_iou", "mean_iou", "box_iou_min", False),
-          ("max_score_delta", "max_score_delta", "score_delta_max", True),
-          ("class_agreement", "class_agreement", "class_agreement_min", False),
-          ("recall", "recall", "recall_min", False),
-          ("precision", "precision", "precision_min", False))
-
-
 def gates(detection: dict[str, Any] | None, tol: Mapping[str, float | None]) -> list[Gate]:
-    """The detection gates the tolerances set. With no box on either side nothing can be compared: the gates do
-    not run (the cell is then not validated); with boxes on one side only, recall or precision fails."""
-    if detection is None:
-        return [Gate(name, None, limit, upper, "the outputs' shapes differ") for name, _, key, upper in _GATES
-                if (limit := tol.get(key)) is not None]
-    empty = detection["ref_boxes"] == 0 and detection["cand_boxes"] == 0
-    found = []
-    for name, metric, key, upper in _GATES:
-        limit = tol.get(key)
-        if limit is None:
-            continue
-        value = None if empty else detection[metric]
-        why = "the reference has no detection on any image" if detection["ref_boxes"] == 0 else "no box matched"
-        found.append(Gate(name, value, limit, upper, why if value is None else ""))
-    return found
+    """The detection gates the tolerances set (`instances.instance_gates`)."""
+    return instance_gates(detection, tol)
 
 
 def violations(detection: dict[str, Any] | None, tol: Mapping[str, float | None]) -> list[str]:
@@ -229,36 +161,10 @@ def decode(outputs: list[Any], thresholds: Thresholds) -> Any:
     return decode_detections(outputs[0], conf=thresholds.conf, iou=thresholds.iou)
 
 
-def preprocess(image: Path, imgsz: int) -> Any:
-    """Letterboxed RGB NCHW float32 in [0, 1], as Ultralytics' inference and users' code feed the model."""
-    from yolo_runtime import letterbox, load_image
-
-    return letterbox(load_image(image), imgsz)
-
-
 def metadata(facts: MetadataFacts) -> dict[str, Any]:
     """The export guide's `metadata.json` for one detection artifact."""
-    class_names = [facts.names[i] for i in sorted(facts.names)]
-    return {
-        "framework": "ultralytics",
-        "model_name": facts.model_name,
-        "export_format": facts.export_format,
-        "precision": facts.precision,
-        "task_type": "detection",
-        "input_shape": [facts.imgsz, facts.imgsz, 3],
-        "input_dtype": facts.input_dtype,
-        "output_shape": facts.output_shapes,
-        "class_names": class_names,
-        "num_classes": len(class_names),
-        "anchor_based": False,
-        "created_at": facts.created_at,
-        "export_config": facts.export_config,
-        "preprocessing": {"mean": [0.0, 0.0, 0.0], "std": [255.0, 255.0, 255.0], "color_space": "RGB",
-                          "resize_mode": "letterbox", "normalize": True},
-        # apply_nms: whether the consumer must suppress (the raw head), i.e. the artifact has no NMS stage inside
-        "postprocessing": {"apply_nms": not facts.applies_nms, "confidence_threshold": facts.conf,
-                           "iou_threshold": facts.iou, "coordinate_format": "xyxy"},
-    }
+    return {**base_metadata(facts, "detection"), "anchor_based": False,
+            "postprocessing": instance_postprocessing(facts)}
 
 
 TASK = TaskSpec(
@@ -268,7 +174,7 @@ TASK = TaskSpec(
     thresholds=THRESHOLDS,
     tolerance_keys=TOLERANCE_KEYS,
     default_tolerances=DEFAULT_TOLERANCES,
-    preprocess=preprocess,
+    preprocess=letterbox_input,
     metrics=metrics,
     gates=gates,
     tensor_groups=tensor_groups,

@@ -7,7 +7,7 @@ tolerance model and validation defaults from a spec; the cell decodes, measures 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,9 @@ class TensorGroup:
     start: int
     stop: int | None
     max_abs_key: str  # the tolerance key bounding its largest absolute error
+    # the key bounding its cosine: rows whose background anchors carry arbitrary values (mask coefficients,
+    # keypoints, angles) get their own, so quantization noise there does not have to pass as score noise
+    cosine_key: str = "cosine_min"
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,8 @@ class MetadataFacts:
     conf: float
     iou: float
     created_at: str
+    # the reference's description of the model (reference.json: names, imgsz, head, kpt_shape, ...); {} without one
+    model: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -126,11 +131,13 @@ class TaskSpec:
     tolerance_keys: tuple[ToleranceKey, ...]
     default_tolerances: Mapping[str, Mapping[str, float]]  # precision -> gated keys (others: reported only)
     preprocess: Callable[[Path, int], Any]  # image file, imgsz -> the model's input batch of one (NCHW float32)
-    # (reference outputs, candidate outputs (by output name), thresholds) -> the task's metrics, e.g. matched boxes
-    metrics: Callable[[Mapping[str, Any], Mapping[str, Any], Thresholds], dict[str, Any]]
+    # (reference outputs, candidate outputs (by output name), thresholds, the reference's description of the model
+    # (reference.json: names, imgsz, kpt_shape, ...)) -> the task's metrics, e.g. matched boxes
+    metrics: Callable[[Mapping[str, Any], Mapping[str, Any], Thresholds, Mapping[str, Any]], dict[str, Any]]
     gates: Callable[[dict[str, Any] | None, Mapping[str, float | None]], list[Gate]]  # the task's own gates
-    # (output name, shape) -> its groups of rows that mean one thing; the raw-tensor gates are per group
-    tensor_groups: Callable[[str, list[int]], list[TensorGroup]]
+    # (output name, shape, the reference's description of the model) -> its groups of rows that mean one thing
+    # (how many rows are class scores needs the class count); the raw-tensor gates are per group
+    tensor_groups: Callable[[str, list[int], Mapping[str, Any]], list[TensorGroup]]
     metadata: Callable[[MetadataFacts], dict[str, Any]]  # the export guide's metadata.json
     metrics_key: str  # the key of the task's metrics in validation.json
     # what Ultralytics' file-name guess looks for in an architecture yaml's name ("-seg"); "" for the default task

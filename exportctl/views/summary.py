@@ -34,12 +34,18 @@ def _metrics_line(validation: dict[str, Any] | None) -> str:
         for group, g in sorted((t.get("groups") or {}).items()):
             if g.get("max_abs") is not None and len(t["groups"]) > 1:
                 parts.append(f"{group} max_abs={g['max_abs']:.2e} cos={g['cosine']:.6f}")
-    det = validation.get("detection") or {}
+    # the task's metrics (validation.json keeps them under the task's key): matched boxes, then the task's own gates
+    det = next((v for v in validation.values() if isinstance(v, dict) and "ref_boxes" in v), {})
     if det:
         parts.append(f"boxes {det['matched']}/{det['ref_boxes']}")
         if det.get("mean_iou") is not None:
             parts.append(f"iou={det['mean_iou']:.4f} dscore={det['max_score_delta']:.4f} "
                          f"cls={det['class_agreement']:.2f}")
+    shown = {"box mean_iou", "max_score_delta", "class_agreement", "recall", "precision"} if det else set()
+    for g in gates:  # the task's own gates; accuracy drops are shown below with the value they come from
+        if (g["value"] is not None and g["gate"] not in shown and not g["gate"].startswith("accuracy.")
+                and not g["gate"].endswith((" max_abs", " cosine"))):
+            parts.append(f"{g['gate'].replace(' ', '_')}={g['value']:.4f}")
     for name, m in sorted(((validation.get("accuracy") or {}).get("metrics") or {}).items()):
         if m.get("artifact") is not None:
             parts.append(f"{name}={m['artifact']:.4f} (drop {m['drop']:+.4f})")

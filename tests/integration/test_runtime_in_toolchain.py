@@ -1,5 +1,6 @@
-"""yolo_runtime's tests that need OpenCV, ONNX Runtime, torch and Ultralytics, run for real inside the ONNX toolchain
-environment (which has all four): on the bare host they skip, here none may."""
+"""yolo_runtime's tests that need OpenCV, ONNX Runtime, torch and Ultralytics (detection, and every other task's
+decoders), run for real inside the ONNX toolchain environment (which has all four): on the bare host they skip,
+here none may."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from exportctl.env.uvenv import ensure_env
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
-TESTS = ROOT / "tests" / "unit" / "test_runtime_metrics.py"
+TESTS = [ROOT / "tests" / "unit" / "test_runtime_metrics.py", ROOT / "tests" / "unit" / "test_runtime_tasks.py"]
 
 
 def _pytest_only(directory: Path) -> Path:
@@ -37,7 +38,7 @@ def test_runtime_tests_run_inside_a_toolchain_environment(tmp_path: Path) -> Non
     paths = [ROOT, ROOT / "runtimes" / "python", ROOT / "exportctl" / "cell" / "site", _pytest_only(tmp_path / "pt")]
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "YOLO_OFFLINE": "1",
            "PYTHONPATH": ":".join(map(str, paths))}
-    done = subprocess.run([str(python), "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", str(TESTS)],
+    done = subprocess.run([str(python), "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", *map(str, TESTS)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
     summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-2000:]
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]

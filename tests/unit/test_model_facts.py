@@ -98,15 +98,35 @@ def test_sam_weights_and_other_files_are_not_yolo_checkpoints(tmp_path: Path) ->
     ("yoloe-26s.yaml", "YOLOE"),
     ("rtdetr-l.yaml", "RT-DETR"),
     ("sam_b.yaml", "SAM models are promptable segmenters"),
-    ("yolo26n-seg.yaml", "demo checkpoints are made for"),
+    ("yolov10n-cls.yaml", "not an Ultralytics architecture exportctl makes demo checkpoints from"),
+    ("yolo11n-foo.yaml", "not an Ultralytics architecture exportctl makes demo checkpoints from"),
 ])
 def test_demo_architectures_are_refused_at_plan_time(arch: str, reason: str) -> None:
     recipe = parse_recipe(f"name: r\ncheckpoint: {{demo: {{arch: {arch}}}}}\nformats: {{onnx: {{}}}}\n")
-    if arch == "yolo26n-seg.yaml" and tasks.get("segment") is None:
-        reason = "'-seg' in an architecture's name marks a task other than"
     with pytest.raises(errors.RecipeError, match=reason) as info:
         make_plan(recipe)
     assert info.value.field == "checkpoint.demo.arch"
+
+
+@pytest.mark.parametrize("family", ["yolov8n", "yolo11n", "yolo26n"])
+def test_every_tasks_demo_architecture_plans_as_that_task(family: str) -> None:
+    for name, spec in tasks.registry().items():
+        arch = f"{family}{spec.arch_marker}.yaml"
+        made = make_plan(parse_recipe(f"name: r\ncheckpoint: {{demo: {{arch: {arch}}}}}\nformats: {{onnx: {{}}}}\n"))
+        assert made.task == name and made.demo is not None and made.demo.task == name, arch
+        assert all(c.request.task == name for c in made.cells)
+
+
+def test_coreml_nms_is_refused_for_other_tasks_at_plan_time() -> None:
+    for name, spec in tasks.registry().items():
+        recipe = parse_recipe(f"name: r\ncheckpoint: {{demo: {{arch: yolo11n{spec.arch_marker}.yaml}}}}\n"
+                              "formats: {coreml: {options: {nms: true}}}\n")
+        if spec.default:
+            assert make_plan(recipe).cells[0].request.options["nms"] is True
+            continue
+        with pytest.raises(errors.RecipeError, match=f"a {name} model: Apple's NMS stage") as info:
+            make_plan(recipe)
+        assert info.value.field == "formats.coreml.options.nms"
 
 
 def test_plan_shows_and_records_the_task() -> None:

@@ -68,7 +68,9 @@ def test_registries_find_every_module() -> None:
         assert set(spec.precisions) == {p.value for p in Precision}, spec.name
         assert set(spec.calibrated) <= set(spec.supported), spec.name
         assert (ROOT / "images" / spec.toolchain / "Dockerfile.j2").is_file(), spec.name
-    assert {p.stem for p in (PACKAGE / "tasks").glob("*.py")} - {"__init__", "spec"} == set(tasks.registry())
+    # common.py, instances.py: what the task specs share (metadata fields, instance matching), not tasks
+    assert {p.stem for p in (PACKAGE / "tasks").glob("*.py")} - {"__init__", "spec", "common", "instances"} \
+        == set(tasks.registry())
     assert sum(t.default for t in tasks.registry().values()) == 1
 
 
@@ -136,11 +138,29 @@ def test_aliases_and_defaults_resolve_in_the_cell() -> None:
     assert resolved[option.name] == "given" and "unknown" not in resolved
 
 
-def test_tolerance_model_comes_from_the_task() -> None:
+def test_tolerance_model_comes_from_the_tasks() -> None:
     task = tasks.default_task()
-    assert list(Tolerance.model_fields) == [k.name for k in task.tolerance_keys]
+    every = [k.name for t in (task, *tasks.registry().values()) for k in t.tolerance_keys]
+    assert list(Tolerance.model_fields) == list(dict.fromkeys(every))  # the default task's keys first
     for precision in Precision:
-        assert DEFAULT_TOLERANCES[precision].model_dump(mode="json") == task.tolerance(precision.value)
+        assert DEFAULT_TOLERANCES[precision].model_dump(mode="json", exclude_none=True) == \
+            {k: v for k, v in task.tolerance(precision.value).items() if v is not None}
+    shared = {k.name: k for k in task.tolerance_keys}  # a key two tasks share has one range
+    for other in tasks.registry().values():
+        for key in other.tolerance_keys:
+            if key.name in shared:
+                assert (key.ge, key.gt, key.le) == (shared[key.name].ge, shared[key.name].gt, shared[key.name].le)
+
+
+def test_a_tolerance_of_another_task_is_refused_at_plan_time(tmp_path: Path) -> None:
+    from exportctl.plan.matrix import make_plan
+
+    other = next(k.name for t in tasks.registry().values() for k in t.tolerance_keys
+                 if k.name not in {d.name for d in tasks.default_task().tolerance_keys})
+    recipe = parse_recipe("name: t\ncheckpoint: {demo: {arch: yolo11n.yaml}}\nformats:\n  onnx: {}\n"
+                          f"validation:\n  tolerances:\n    fp32: {{{other}: 0.5}}\n", base_dir=tmp_path)
+    with pytest.raises(errors.RecipeError, match=f"'{other}' is not a tolerance of the checkpoint's task"):
+        make_plan(recipe)
 
 
 def test_an_export_guide_config_becomes_the_same_request_type() -> None:

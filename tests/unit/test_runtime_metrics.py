@@ -230,7 +230,7 @@ def check_tolerances(pairs: dict, detection: dict | None, tol: dict) -> tuple[li
     tensor, groups = {}, {}
     for name, (ref, cand) in pairs.items():
         tensor[name] = tensor_metrics(ref, cand)
-        groups[name] = tensor_groups(name, list(np.shape(ref)))
+        groups[name] = tensor_groups(name, list(np.shape(ref)), {})
         if tensor[name]["shape_match"] and tensor[name]["finite"]:
             tensor[name]["groups"] = group_metrics(np.asarray(ref), np.asarray(cand), groups[name])
     hard, raw = tensor_checks(tensor, groups, tol)
@@ -295,7 +295,7 @@ def detector_head(seed: int = 0, nc: int = 3, anchors: int = 400) -> np.ndarray:
 
 
 def decoded(ref: np.ndarray, cand: np.ndarray) -> dict:
-    return TASK.metrics({"output0": ref}, {"output0": cand}, TASK.thresholds)
+    return TASK.metrics({"output0": ref}, {"output0": cand}, TASK.thresholds, {})
 
 
 def test_a_score_only_perturbation_fails_the_raw_gates():

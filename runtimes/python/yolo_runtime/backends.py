@@ -131,9 +131,11 @@ class OpenVINOBackend:
 class LiteRTBackend:
     """ai-edge-litert's Interpreter on CPU, one thread (or `threads`).
 
-    Ultralytics' LiteRT detect exports emit box coordinates divided by the input width/height (so one int8
-    scale fits boxes and scores); `run` multiplies them back, so outputs are in input pixels like every other
-    backend's. The embedded metadata (a zip appended to the flatbuffer) says whether that applies.
+    Ultralytics' LiteRT exports of boxes (detect, segment, pose, obb) emit box coordinates, and pose keypoints' x
+    and y, divided by the input width/height (so one int8 scale fits coordinates and scores); `run` multiplies them
+    back, so outputs are in input pixels like every other backend's. The embedded metadata (a zip appended to the
+    flatbuffer) says whether that applies, how many class rows precede the keypoints, and how many values each
+    keypoint has. Outputs come in the PyTorch model's order (a segment model's protos after its boxes).
     """
 
     def __init__(self, path: str | Path, threads: int = 1) -> None:
@@ -145,6 +147,10 @@ class LiteRTBackend:
         self._output_details = self._interpreter.get_output_details()
         meta = _appended_metadata(Path(path))
         self.normalized = meta.get("task") in {"detect", "segment", "pose", "obb"} and not meta.get("end2end")
+        kpt_shape = meta.get("kpt_shape")
+        # (first keypoint row, values per keypoint) of a pose head's output
+        self._keypoints = (4 + len(meta.get("names", {})), int(kpt_shape[1])) \
+            if meta.get("task") == "pose" and kpt_shape else None
 
     @property
     def outputs(self) -> list[str]:
@@ -157,12 +163,18 @@ class LiteRTBackend:
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         self._interpreter.set_tensor(self._input["index"], np.ascontiguousarray(x, dtype=self._input["dtype"]))
         self._interpreter.invoke()
-        arrays = [np.array(self._interpreter.get_tensor(d["index"])) for d in self._output_details]
+        # litert-torch may list a segment model's protos (4-D) first: boxes (3-D) first, as the PyTorch model returns
+        arrays = sorted((np.array(self._interpreter.get_tensor(d["index"])) for d in self._output_details),
+                        key=lambda a: a.ndim)
         if self.normalized:
             h, w = x.shape[2:4]
             det = arrays[0].astype(np.float32)
             det[:, 0:4:2] *= w  # x, w
             det[:, 1:4:2] *= h  # y, h
+            if self._keypoints is not None:
+                start, per_point = self._keypoints
+                det[:, start::per_point] *= w
+                det[:, start + 1 :: per_point] *= h
             arrays[0] = det
         return arrays
 

@@ -1,4 +1,4 @@
-"""Decoding of YOLOv8/11 detect-head output and a deterministic pure-numpy NMS.
+"""Decoding of YOLOv8/11/26 detect-head output and a deterministic pure-numpy NMS (shared by every task with boxes).
 
 Pure numpy (no cv2, no torch) so the same code decodes outputs of every format, in every toolchain, and
 reference and candidate detections differ only by what the models computed.
@@ -6,6 +6,7 @@ reference and candidate detections differ only by what the models computed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,8 +41,10 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return iou
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Greedy NMS over xyxy boxes; returns kept indices, highest score first.
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
+        iou: Callable[[np.ndarray, np.ndarray], np.ndarray] = box_iou) -> np.ndarray:
+    """Greedy NMS; returns kept indices, highest score first. `iou`: pairwise overlap of two box sets (default
+    xyxy IoU; `probiou` for rotated xywhr boxes).
 
     Suppresses when IoU > threshold (torchvision's rule). Equal scores are ordered by index with a stable
     sort, so the same input always keeps the same boxes, which torchvision does not guarantee.
@@ -52,8 +55,26 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
     while order.size:
         best, rest = order[0], order[1:]
         keep.append(int(best))
-        order = rest[box_iou(boxes[best], boxes[rest])[0] <= iou_threshold]
+        order = rest[iou(boxes[best][None], boxes[rest])[0] <= iou_threshold]
     return np.asarray(keep, dtype=np.int64)
+
+
+def select(pred: np.ndarray, nc: int, conf: float, iou: float, max_det: int
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One image's `[4 + nc + extra, A]` head output -> (kept anchor indices, xyxy boxes, scores, classes).
+
+    Mirrors Ultralytics' `non_max_suppression` (best class > conf, class-aware NMS via coordinate offsets, top
+    `max_det`); the rows after the class scores (mask coefficients, keypoints) ride along by anchor index.
+    """
+    cls_scores = pred[4 : 4 + nc].T  # [A, nc]
+    classes = cls_scores.argmax(axis=1)
+    scores = cls_scores[np.arange(len(cls_scores)), classes]
+    anchors = np.flatnonzero(scores > conf)
+    xywh, scores, classes = pred[:4, anchors].T, scores[anchors], classes[anchors].astype(np.int64)
+    half = xywh[:, 2:] / 2
+    boxes = np.concatenate([xywh[:, :2] - half, xywh[:, :2] + half], axis=1)
+    keep = nms(boxes + (classes[:, None] * MAX_WH), scores, iou)[:max_det]
+    return anchors[keep], boxes[keep].astype(np.float32), scores[keep].astype(np.float32), classes[keep]
 
 
 def decode_detections(
@@ -66,8 +87,8 @@ def decode_detections(
 ) -> list[Detections]:
     """Turn a `[B, 4 + nc, A]` detect-head output (xywh centres, sigmoid class scores) into per-image detections.
 
-    Mirrors Ultralytics' `non_max_suppression` (score > conf, class-aware NMS via coordinate offsets,
-    top `max_det`). `normalized` is for exports (LiteRT) that emit [0, 1] box coordinates.
+    Mirrors Ultralytics' `non_max_suppression` (`select`). `normalized` is for exports (LiteRT) that emit [0, 1]
+    box coordinates.
     """
     out = np.asarray(output, dtype=np.float32)
     if out.ndim != 3 or out.shape[1] < 5:
@@ -78,16 +99,9 @@ def decode_detections(
         out = out.copy()
         out[:, :4] *= imgsz
     results = []
-    for pred in out.transpose(0, 2, 1):  # [A, 4 + nc] per image
-        cls_scores = pred[:, 4:]
-        classes = cls_scores.argmax(axis=1)
-        scores = cls_scores[np.arange(len(pred)), classes]
-        mask = scores > conf
-        xywh, scores, classes = pred[mask, :4], scores[mask], classes[mask].astype(np.int64)
-        half = xywh[:, 2:] / 2
-        boxes = np.concatenate([xywh[:, :2] - half, xywh[:, :2] + half], axis=1)
-        keep = nms(boxes + (classes[:, None] * MAX_WH), scores, iou)[:max_det]
-        results.append(Detections(boxes[keep].astype(np.float32), scores[keep].astype(np.float32), classes[keep]))
+    for pred in out:
+        _, boxes, scores, classes = select(pred, out.shape[1] - 4, conf, iou, max_det)
+        results.append(Detections(boxes, scores, classes))
     return results
 
 

@@ -54,3 +54,20 @@ def letterbox(img_bgr: np.ndarray, imgsz: int, stride: int = 32) -> np.ndarray:
     )
     chw = np.ascontiguousarray(padded[..., ::-1].transpose(2, 0, 1))
     return (chw[None].astype(np.float32)) / np.float32(255.0)
+
+
+def center_crop(img_bgr: np.ndarray, imgsz: int) -> np.ndarray:
+    """The largest centred square, resized to `imgsz`: float32 RGB NCHW `[1, 3, imgsz, imgsz]` in [0, 1].
+
+    Classification models see this instead of a letterbox: Ultralytics' `CenterCrop` (its OpenCV classify
+    transform, bilinear resize) bit for bit. Its predictor's default torchvision pipeline (shortest side resized
+    with PIL, then centre-cropped) takes the same square, resampled slightly differently.
+    """
+    import cv2
+
+    h, w = img_bgr.shape[:2]
+    m = min(h, w)
+    top, left = (h - m) // 2, (w - m) // 2
+    square = cv2.resize(img_bgr[top : top + m, left : left + m], (imgsz, imgsz), interpolation=cv2.INTER_LINEAR)
+    chw = np.ascontiguousarray(square[..., ::-1].transpose(2, 0, 1))
+    return (chw[None].astype(np.float32)) / np.float32(255.0)
