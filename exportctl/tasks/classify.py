@@ -11,15 +11,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from exportctl.tasks.common import base_metadata
+from exportctl.tasks.common import RAW_COSINE, SCORE_MAX_ABS, base_metadata
 from exportctl.tasks.spec import Gate, MetadataFacts, TaskSpec, TensorGroup, Thresholds, ToleranceKey
 
 HEAD = "output0"  # softmax probabilities [B, nc]
 TOP_K = 5
 
 TOLERANCE_KEYS = (
-    ToleranceKey("score_max_abs", "largest absolute difference of the raw class-score rows (probability)", gt=0),
-    ToleranceKey("cosine_min", "cosine similarity of the raw box rows, and of the raw score rows", ge=-1, le=1),
+    SCORE_MAX_ABS,
+    RAW_COSINE,
     ToleranceKey("top1_agreement_min", "share of images whose most probable class is the reference's", ge=0, le=1),
     ToleranceKey("top5_overlap_min", "mean share of the reference's top-5 classes in the candidate's top 5", ge=0,
                  le=1),

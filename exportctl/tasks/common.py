@@ -6,7 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from exportctl.tasks.spec import MetadataFacts
+from exportctl.tasks.spec import MetadataFacts, ToleranceKey
+
+# The raw-tensor keys the tasks share: one meaning and one range each, wherever a task gates on them.
+BOX_MAX_ABS = ToleranceKey("max_abs", "largest absolute difference of the raw box rows (input pixels)", gt=0)
+SCORE_MAX_ABS = ToleranceKey("score_max_abs", "largest absolute difference of the raw class-score rows (probability)",
+                             gt=0)
+RAW_COSINE = ToleranceKey("cosine_min", "cosine similarity of the raw box rows, and of the raw score rows", ge=-1, le=1)
 
 
 def letterbox_input(image: Path, imgsz: int) -> Any:

@@ -10,7 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from exportctl.tasks.common import base_metadata, instance_postprocessing, letterbox_input
+from exportctl.tasks.common import (
+    BOX_MAX_ABS,
+    RAW_COSINE,
+    SCORE_MAX_ABS,
+    base_metadata,
+    instance_postprocessing,
+    letterbox_input,
+)
 from exportctl.tasks.instances import BOX_KEYS, InstancesLike, instance_gates, match, summary
 from exportctl.tasks.spec import (
     Accuracy,
@@ -21,15 +28,14 @@ from exportctl.tasks.spec import (
     TaskSpec,
     TensorGroup,
     Thresholds,
-    ToleranceKey,
 )
 
 THRESHOLDS = Thresholds(conf=0.25, iou=0.45, match_iou=0.5)
 
 TOLERANCE_KEYS = (
-    ToleranceKey("max_abs", "largest absolute difference of the raw box rows (input pixels)", gt=0),
-    ToleranceKey("score_max_abs", "largest absolute difference of the raw class-score rows (probability)", gt=0),
-    ToleranceKey("cosine_min", "cosine similarity of the raw box rows, and of the raw score rows", ge=-1, le=1),
+    BOX_MAX_ABS,
+    SCORE_MAX_ABS,
+    RAW_COSINE,
     *BOX_KEYS,
 )
 # Export guide defaults (box IoU > 0.95, score delta < 0.05, classes match) plus raw-tensor bounds.

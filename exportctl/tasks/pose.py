@@ -12,7 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from exportctl.tasks.common import base_metadata, instance_postprocessing, letterbox_input
+from exportctl.tasks.common import (
+    BOX_MAX_ABS,
+    RAW_COSINE,
+    SCORE_MAX_ABS,
+    base_metadata,
+    instance_postprocessing,
+    letterbox_input,
+)
 from exportctl.tasks.instances import BOX_GATES, BOX_KEYS, instance_gates, match, summary
 from exportctl.tasks.spec import Gate, MetadataFacts, TaskSpec, TensorGroup, Thresholds, ToleranceKey
 
@@ -25,11 +32,11 @@ COCO_KEYPOINTS = ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "lef
                   "right_knee", "left_ankle", "right_ankle"]
 
 TOLERANCE_KEYS = (
-    ToleranceKey("max_abs", "largest absolute difference of the raw box rows (input pixels)", gt=0),
-    ToleranceKey("score_max_abs", "largest absolute difference of the raw class-score rows (probability)", gt=0),
+    BOX_MAX_ABS,
+    SCORE_MAX_ABS,
     ToleranceKey("keypoint_max_abs", "largest absolute difference of the raw keypoint rows (pixels, visibility)",
                  gt=0),
-    ToleranceKey("cosine_min", "cosine similarity of the raw box rows, and of the raw score rows", ge=-1, le=1),
+    RAW_COSINE,
     *BOX_KEYS,
     ToleranceKey("keypoint_error_max", "largest mean keypoint distance of a matched instance (input pixels)", ge=0),
     ToleranceKey("oks_min", "mean object keypoint similarity of matched instances", ge=0, le=1),

@@ -11,18 +11,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from exportctl.tasks.common import base_metadata, instance_postprocessing, letterbox_input
+from exportctl.tasks.common import (
+    BOX_MAX_ABS,
+    RAW_COSINE,
+    SCORE_MAX_ABS,
+    base_metadata,
+    instance_postprocessing,
+    letterbox_input,
+)
 from exportctl.tasks.instances import BOX_GATES, BOX_KEYS, instance_gates, match, summary
 from exportctl.tasks.spec import Gate, MetadataFacts, TaskSpec, TensorGroup, Thresholds, ToleranceKey
 
 HEAD, PROTOS = "output0", "output1"  # [B, 4 + nc + nm, anchors], [B, nm, mh, mw]
 
 TOLERANCE_KEYS = (
-    ToleranceKey("max_abs", "largest absolute difference of the raw box rows (input pixels)", gt=0),
-    ToleranceKey("score_max_abs", "largest absolute difference of the raw class-score rows (probability)", gt=0),
+    BOX_MAX_ABS,
+    SCORE_MAX_ABS,
     ToleranceKey("mask_max_abs", "largest absolute difference of the raw mask coefficients, and of the prototypes",
                  gt=0),
-    ToleranceKey("cosine_min", "cosine similarity of the raw box rows, and of the raw score rows", ge=-1, le=1),
+    RAW_COSINE,
     ToleranceKey("mask_cosine_min", "cosine similarity of the raw mask coefficients, and of the prototypes", ge=-1,
                  le=1),
     *BOX_KEYS,
