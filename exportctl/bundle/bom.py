@@ -25,7 +25,6 @@ from exportctl import errors
 from exportctl.bundle.diff import parse_pins
 from exportctl.bundle.read import BundleInfo, CellRecord, read_bundle, read_text_layer, recipe_of, validation_of
 from exportctl.canonical import canonical_json
-from exportctl.recipe.model import DEFAULT_SOURCE_DATE_EPOCH
 from exportctl.store import mediatypes as mt
 from exportctl.store import referrers as ref
 from exportctl.store.layout import Store
@@ -141,6 +140,9 @@ def document(store: Store, info: BundleInfo) -> dict[str, Any]:
     """The ML-BOM of bundle `info`, as a JSON value (canonical_json gives its stored bytes)."""
     from cyclonedx.model.bom import Bom, BomMetaData
     from cyclonedx.output.json import JsonV1Dot6
+
+    # here, not at the top: the recipe model (pydantic) is for making a BOM; `verify` only checks one
+    from exportctl.recipe.model import DEFAULT_SOURCE_DATE_EPOCH
 
     recipe = recipe_of(store, info)
     bundle, checkpoint, artifacts, libraries = _components(store, info, recipe)

@@ -13,11 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-import model_signing
-from model_signing._hashing.hashing import Digest  # a frozen dataclass: (algorithm name, digest bytes)
-
 from exportctl.canonical import DIGEST_ALGORITHM, HashLedger
 from exportctl.store import referrers as ref
+from exportctl.trust.model_signing_import import model_signing
 
 _Algorithm = Literal["sha256", "blake2", "blake3"]  # model-signing's names
 
@@ -63,4 +61,7 @@ class _KnownOrHashed:
         known = self._ledger.known(self._path)
         if known is None:
             return self._hasher.compute()
+        # a frozen dataclass (algorithm name, digest bytes); model_signing is imported already (see above)
+        from model_signing._hashing.hashing import Digest
+
         return Digest(self.digest_name, bytes.fromhex(known.split(":", 1)[1]))

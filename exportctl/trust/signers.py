@@ -52,9 +52,8 @@ class KeySigner:
         return envelope(stmt, self.keyid or "", lambda data: self._key.sign(data, algorithm))
 
     def sign_layout(self, layout: Path, out: Path, ledger: HashLedger | None = None) -> None:
-        import model_signing
-
         from exportctl.trust.layout_hashing import layout_hashing
+        from exportctl.trust.model_signing_import import model_signing
 
         model_signing.signing.Config().use_elliptic_key_signer(  # type: ignore[no-untyped-call]
             private_key=self._path, password=key_password(),  # type: ignore[arg-type]
@@ -106,9 +105,8 @@ class SigstoreSigner:
             return str(signer.sign_dsse(dsse.Statement(canonical_json(stmt))).to_json()).encode()
 
     def sign_layout(self, layout: Path, out: Path, ledger: HashLedger | None = None) -> None:
-        import model_signing
-
         from exportctl.trust.layout_hashing import layout_hashing
+        from exportctl.trust.model_signing_import import model_signing
 
         model_signing.signing.Config().use_sigstore_signer(  # type: ignore[no-untyped-call]
             identity_token=self._token, use_ambient_credentials=False,

@@ -105,9 +105,8 @@ def _canonical_base64(text: object) -> bool:
 
 
 def _check_signature(root: Path, path: Path, public_key_file: Path, kid: str, ledger: HashLedger) -> None:
-    import model_signing
-
     from exportctl.trust.layout_hashing import layout_hashing
+    from exportctl.trust.model_signing_import import model_signing
 
     rel = path.relative_to(root).as_posix()
     try:
