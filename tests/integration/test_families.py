@@ -1,7 +1,7 @@
 """Model families beyond YOLO11: YOLO26 (end-to-end head, no DFL) and YOLOv10 demos export and validate like any
 detector, and the bundle records the task read from the checkpoint. The trained YOLO26 test detector
 (tests/fixtures/detector26.pt) passes ONNX and TorchScript fp32 with real detections and mAP on the labelled set,
-and regenerates byte for byte beside its build (~4 min on two idle cores; 11.7 min on a loaded machine)."""
+and regenerates byte for byte beside its build (11.7 min measured on two heavily loaded cores)."""
 
 from __future__ import annotations
 
