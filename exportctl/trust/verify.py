@@ -9,9 +9,6 @@ directory that is removed), so a store bundle and an exported one go through the
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import os
 import stat
 import tempfile
@@ -26,6 +23,7 @@ from exportctl.store import mediatypes as mt
 from exportctl.store import referrers as ref
 from exportctl.store.atomic import scratch_dir
 from exportctl.store.layout import Store, blob_references
+from exportctl.trust.key_signature import check_key_signature, import_model_signing_beside_hashing
 from exportctl.trust.keys import keyid, load_public_key, public_key_from_pem
 from exportctl.trust.layout_guard import check_layers, read_json
 from exportctl.trust.provenance_check import COVERED, Trust, check_provenance
@@ -95,41 +93,6 @@ def _check_names(info: BundleInfo, entry: dict[str, Any], store: Store) -> None:
             if key in layer.annotations:
                 _safe_path(layer.annotations[key], f"layer {i} annotation {key}")
     check_layers(info, store)  # known media types; tar entries plain and inside, checked without extracting
-
-
-def _canonical_base64(text: object) -> bool:
-    try:
-        return isinstance(text, str) and base64.b64encode(base64.b64decode(text, validate=True)).decode() == text
-    except (binascii.Error, ValueError):
-        return False
-
-
-def _check_signature(root: Path, path: Path, public_key_file: Path, kid: str, ledger: HashLedger) -> None:
-    from exportctl.trust.layout_hashing import layout_hashing
-    from exportctl.trust.model_signing_import import model_signing
-
-    rel = path.relative_to(root).as_posix()
-    try:
-        bundle = json.loads(path.read_bytes())
-        hint = bundle["verificationMaterial"]["publicKey"]["hint"]
-        encoded = [bundle["dsseEnvelope"]["payload"], *(s["sig"] for s in bundle["dsseEnvelope"]["signatures"])]
-    except (OSError, ValueError, KeyError, TypeError):
-        raise errors.SignatureInvalid(f"{rel} is not a model-signing key signature (no public key hint)") from None
-    # Base64 has spare bits in its last character that decoders ignore: a signature file whose text changed
-    # still decodes to the same bytes. We hold the file to its one canonical spelling, byte for byte.
-    if not all(_canonical_base64(t) for t in encoded):
-        raise errors.SignatureInvalid(f"{rel} is not canonically encoded: its text was changed after signing")
-    if hint != kid:
-        raise errors.SignatureInvalid(f"{rel} was made by key {str(hint)[:16]}, not by {kid[:16]}")
-    try:
-        model_signing.verifying.Config().use_elliptic_key_verifier(  # type: ignore[no-untyped-call]
-            public_key=public_key_file) \
-            .set_hashing_config(layout_hashing(ledger)).verify(root, path)
-    except ValueError as e:
-        raise errors.SignatureInvalid(f"{rel} (key {kid[:16]}) does not match the bundle: {e}") from None
-    except Exception as e:  # a forged signature surfaces as cryptography's InvalidSignature, a mangled file as others
-        raise errors.SignatureInvalid(f"{rel} is not a valid signature by key {kid[:16]} ({type(e).__name__})",
-                                      ) from None
 
 
 def _keys(key_file: Path | None, recorded: dict[str, bytes],
@@ -213,6 +176,8 @@ def verify_layout(root: Path, key_file: Path | None = None, recorded: dict[str, 
 def _verify_layout(root: Path, key_file: Path | None, recorded: dict[str, bytes], rehash: bool,
                    trust: Trust, ledger: HashLedger) -> dict[str, Any]:
     blobs, sig_files = _scan(root)
+    if sig_files and (key_file is not None or set(sig_files) & set(recorded)):
+        import_model_signing_beside_hashing()
     if read_json(root / "oci-layout", "oci-layout").get("imageLayoutVersion") != _LAYOUT_VERSION:
         raise _fail(f"oci-layout does not declare imageLayoutVersion {_LAYOUT_VERSION}")
     index = read_json(root / "index.json", "index.json")
@@ -247,7 +212,7 @@ def _verify_layout(root: Path, key_file: Path | None, recorded: dict[str, bytes]
             raise errors.SignatureInvalid(f"there is no signature by key {kid[:16]} ({key_file}); "
                                           f"signed by {signed_by}",
                                           hint="pass the public key of a signer, or sign with `exportctl sign`")
-        _check_signature(root, sig_files[kid[:ref.KEYID_CHARS]], Path(str(key_file)), kid, ledger)
+        check_key_signature(root, sig_files[kid[:ref.KEYID_CHARS]], Path(str(key_file)), kid, ledger)
         if prov is not None and prov["status"] == COVERED:
             prov["status"] = (f"valid: made by key {prov['keyid']}, covered by the valid signature of the given "
                               f"key {kid[:16]}")
@@ -258,7 +223,7 @@ def _verify_layout(root: Path, key_file: Path | None, recorded: dict[str, bytes]
             elif prefix in recorded:
                 pem_file = Path(tmp) / f"{prefix}.pem"
                 pem_file.write_bytes(recorded[prefix])
-                _check_signature(root, path, pem_file, keyid(keys[prefix]), ledger)
+                check_key_signature(root, path, pem_file, keyid(keys[prefix]), ledger)
                 signatures.append({"keyid": prefix, "status": "intact (key recorded in the store; --key pins it)"})
             else:
                 signatures.append({"keyid": prefix, "status": "not checked (pass --key)"})
@@ -273,6 +238,8 @@ def verify_stored(store: Store, ref_text: str, key_file: Path | None = None,
     attached = ref.pick(ref.load(store, digest))  # re-hashes the referrers' blobs
     recorded = {s.keyid[:ref.KEYID_CHARS]: s.layer(ref.PUBLIC_KEY_TYPE) for s in attached.signatures
                 if s.annotations.get(ref.ANNOTATION_SIGNER) == "key"}
+    if recorded:
+        import_model_signing_beside_hashing()
     # beside the blobs: the layout is hard links, so the blob digests write_layout computed serve the signatures
     with scratch_dir(store.root / "exportctl") as tmp, hash_ledger():
         ref.write_layout(store, digest, tmp / "layout", attached)  # re-hashes the bundle's blobs
