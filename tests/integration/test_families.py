@@ -43,7 +43,7 @@ def test_a_demo_of_a_newer_family_passes_onnx_fp32(tmp_path: Path, arch: str) ->
 
 DETECTOR26 = ROOT / "tests" / "fixtures" / "detector26.pt"
 # pinned: a build of another file is refused
-DETECTOR26_SHA256 = "60169cf00b56d276a5977828622b7c65c55c57c2fc8a91fb1687bf3030e05929"
+DETECTOR26_SHA256 = "0f865243414c36c1e3d8a6719d9cfb353bced9e3d9dbc6cdedbeb5440e90df4d"
 TRAINED = f"""name: trained-yolo26
 checkpoint: {{path: {DETECTOR26}, sha256: "{DETECTOR26_SHA256}"}}
 input: {{imgsz: 160}}
