@@ -23,7 +23,7 @@ LOCK_PLATFORMS = {
 @nox.session(python=False)
 def tests(session: nox.Session) -> None:
     """The README's test command: every tier this machine can run (see tests/conftest.py for tiers)."""
-    session.run("python", "-m", "pytest", *(session.posargs or ["-ra"]), external=True)
+    session.run("python", "-m", "pytest", *(session.posargs or ["-ra", "--durations=40"]), external=True)
 
 
 @nox.session(python=False)
