@@ -21,6 +21,7 @@ sys.path.insert(0, str(REPO / "runtimes" / "python"))
 sys.path.insert(0, str(REPO))
 
 from yolo_runtime import decode_rtdetr  # noqa: E402
+from yolo_runtime.backends import normalizes_boxes  # noqa: E402
 
 from exportctl import tasks  # noqa: E402
 from exportctl.cell.metrics import group_metrics, tensor_checks, tensor_metrics  # noqa: E402
@@ -135,3 +136,10 @@ def test_rtdetr_metadata_says_no_nms_and_normalized_xywh():
     assert post["coordinate_format"] == "xywh" and post["confidence_threshold"] == 0.25
     yolo = TASK.metadata(_facts({"head": "Detect", "imgsz": IMGSZ}))["postprocessing"]
     assert yolo["apply_nms"] is True and "normalized_coordinates" not in yolo
+
+
+def test_litert_scales_back_yolo_boxes_but_not_rtdetr_ones():
+    assert normalizes_boxes({"task": "detect", "end2end": False, "head": "Detect"})
+    assert not normalizes_boxes({"task": "detect", "end2end": True, "head": "Detect"})
+    assert not normalizes_boxes({"task": "detect", "end2end": False, "head": "RTDETRDecoder"})
+    assert not normalizes_boxes({"task": "classify", "head": "Classify"})
