@@ -22,7 +22,6 @@ from exportctl.paths import cell_code_digest
 from exportctl.plan.calibration import CalibrationSet, select
 from exportctl.plan.dataset import LabelledSet, select_dataset
 from exportctl.plan.gpu import host_refusal
-from exportctl.plan.head_options import refused_option
 from exportctl.plan.model_facts import ModelFacts, NotAYoloCheckpoint, demo_facts, read_checkpoint
 from exportctl.plan.options import validate_options
 from exportctl.recipe.model import DEMO_ARCHITECTURES, Recipe
@@ -216,11 +215,12 @@ def make_plan(recipe: Recipe, only: tuple[str, ...] = ()) -> Plan:
 def _refuse_options(recipe: Recipe, task: TaskSpec, head: str, spec: FormatSpec, options: dict[str, Any]) -> None:
     """Options a format builds only for the default task's models, turned on for another task's; options the
     checkpoint's head cannot be built with (`head_options`)."""
-    refusal = refused_option(head, spec.name, options)
-    if refusal is not None:
-        raise recipe.error("formats", spec.name, "options", refusal.option,
-                           problem=f"{spec.name} option {refusal.option}={options[refusal.option]!r} cannot be built "
-                                   f"for the checkpoint's head {head}: {refusal.reason}", hint=refusal.hint)
+    found = spec.head_refusal(head, options)
+    if found is not None:
+        name, refusal = found
+        raise recipe.error("formats", spec.name, "options", name,
+                           problem=f"{spec.name} option {name}={options[name]!r} cannot be built for the checkpoint's "
+                                   f"head {head}: {refusal.reason}", hint=refusal.hint)
     for option in spec.options:
         if option.default_task_only and not task.default and options[option.name] != option.default:
             raise recipe.error("formats", spec.name, "options", option.name,
