@@ -8,7 +8,8 @@ RT-DETR (head RTDETRDecoder, as reference.json records) emits `[B, 300, 6]`: the
 rows cx, cy, w, h (normalized to the input), score, class. They are decoded by `decode_rtdetr` (no NMS). Only the
 score column is gated raw: it is sorted, so two near-equal rows swapping places between runtimes leave it (nearly)
 unchanged, while the box and class columns of swapped rows differ wholesale; boxes are gated through the matched
-detections, in pixels like every detector's.
+detections, in pixels like every detector's. Measured (rtdetr-l demo, imgsz 320, ONNX fp32): score column max_abs
+9.4e-6 (fp32's 0.002 leaves 200x headroom); box and class columns up to 0.69 and 10 apart (tail rows traded places).
 """
 
 from __future__ import annotations
