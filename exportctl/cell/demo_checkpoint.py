@@ -1,8 +1,8 @@
 """Deterministic *demo checkpoint* built from an Ultralytics architecture yaml.
 
-Runs inside the toolchain environment (stdlib, numpy, cv2, torch, ultralytics only). No weights can be
-downloaded, so a recipe may ask for ``checkpoint: {demo: {arch: yolo11n.yaml, seed: 0}}``; this module turns
-that into a ``.pt`` file that ``YOLO(path)`` loads and exports like a trained checkpoint.
+Runs inside the toolchain environment (stdlib, numpy, cv2, torch, ultralytics only). No weights can be downloaded, so
+a recipe may ask for ``checkpoint: {demo: {arch: yolo11n.yaml, seed: 0}}``; this module turns that into a ``.pt`` file
+that ``YOLO(path)`` loads and exports like a trained checkpoint.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import cv2
 import numpy as np
 import torch
 from yolo_runtime import letterbox
+
+from exportctl.cell import demo_rtdetr
 
 CONF = 0.25  # confidence threshold that detection validation uses
 CLASSES_PER_IMAGE = 12  # classes "owned" (detected) by each calibration image; the rest never fire
@@ -225,7 +227,7 @@ def make_demo_checkpoint(
     always ``archive/``. Meant for a handful of images: 8 views each go through the model in float64 as one
     batch (~90 MB of memory per view at 640).
     """
-    from ultralytics import YOLO, __version__
+    from ultralytics import RTDETR, YOLO, __version__
     from ultralytics.cfg import DEFAULT_CFG_DICT
 
     paths = sorted((Path(p) for p in calibration_images), key=lambda p: (p.name, str(p)))
@@ -240,22 +242,24 @@ def make_demo_checkpoint(
         random.seed(seed)
         np.random.seed(seed)
         torch.manual_seed(seed)  # the build's own init; _init_weights() then redraws it ISA-independently
-        yolo = YOLO(arch, verbose=False)
+        yolo = RTDETR(arch) if "rtdetr" in name else YOLO(arch, verbose=False)  # RTDETR: an RTDETRDetectionModel
         if yolo.task != task:  # what the plan read from the name must be what Ultralytics builds
             raise ValueError(f"the plan expects a {task} model; {arch} is a {yolo.task} model")
         model, head = yolo.model, yolo.model.model[-1]  # e.g. DetectionModel, Detect
         _init_weights(model, seed)
+        demo_rtdetr.redraw_attention(model, seed)  # RT-DETR only
         # Calibrate in float64 and round the results to 12 mantissa bits: float32 kernels differ in the last bits
         # between CPUs/ISAs, and rounded float32 results would still flip and cascade; float64 ones do not.
         model.double()
         _recalibrate_bn(model, to_tensor([v for im in imgs for v in _views(im)], imgsz).double())
         x = to_tensor(imgs, imgsz)
-        margin = _tune_head(model, x.double())
+        rtdetr = demo_rtdetr.is_rtdetr(model)  # a transformer decoder: its own tuning and summary
+        margin = demo_rtdetr.tune(model, x.double(), _round) if rtdetr else _tune_head(model, x.double())
         # (n, 4 + nc + extra, anchors) or (n, nc) as export gives; float64 keeps the summary stable
         out = _first_output(model(x.double())).float()
         model.float()  # exact: every value is float32 or has at most 12 mantissa bits
         # Detect caches these per input shape (and BaseModel._apply, i.e. .float(), re-adds them): use class attrs
-        for k in ("anchors", "strides", "shape"):
+        for k in ("anchors", "strides", "shape", "valid_mask", "shapes"):  # (RT-DETR: anchors, valid_mask, shapes)
             head.__dict__.pop(k, None)
         model.yaml["yaml_file"] = name  # yaml_model_load() stores the path exactly as given
         model.args = {**DEFAULT_CFG_DICT, "model": name, "task": yolo.task, "imgsz": imgsz, "seed": seed}
@@ -287,7 +291,8 @@ def make_demo_checkpoint(
         "seed": seed,
         "imgsz": imgsz,
         "images": [p.name for p in paths],
-        **_outputs_summary(model, out),  # boxes per image after conf 0.25 + NMS 0.45, or the top-1 classes
+        # boxes per image after conf 0.25 (+ NMS 0.45 but for RT-DETR), or the top-1 classes
+        **(demo_rtdetr.summary(out) if rtdetr else _outputs_summary(model, out)),
         "min_cosine": _min_cos(out),  # full outputs; xywh sit on the anchor grid and dominate this
         # smallest |logit - logit(CONF)| of any owned class; classification: smallest top-1/top-2 logit gap
         "score_margin": round(margin, 3),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from exportctl.formats.spec import ExportStep, FormatSpec, Option, precisions
+from exportctl.formats.spec import RTDETR_OPSET, ExportStep, FormatSpec, Option, precisions
 
 ARTIFACT = "model.onnx"
 
@@ -33,7 +33,8 @@ FORMAT = FormatSpec(
     backend="onnx",
     export=export,
     options=(
-        Option("opset", int, 17, "ONNX opset of the exported graph", ge=13, le=22, aliases=("opset_version",)),
+        Option("opset", int, 17, "ONNX opset of the exported graph", ge=13, le=22, aliases=("opset_version",),
+               head_refusals=(RTDETR_OPSET,)),
         Option("dynamic", bool, False, "dynamic batch and image axes", aliases=("dynamic_axes",)),
         Option("simplify", bool, True, "simplify the graph with onnxslim"),
     ),

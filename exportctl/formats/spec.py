@@ -25,6 +25,23 @@ class Precision(StrEnum):
 
 
 @dataclass(frozen=True)
+class HeadRefusal:
+    """Values of an option that models with one head cannot be built with: Ultralytics would fail deep inside the
+    cell (an assertion) or silently build something else, so the plan refuses them with the reason."""
+
+    head: str  # the class of the model's last layer, as the plan reads it from the checkpoint (or a demo yaml's name)
+    refuses: Callable[[Any], bool]  # the option's value -> whether that head cannot be built with it
+    reason: str
+    hint: str
+
+
+# RT-DETR's deformable attention exports as GridSample, which ONNX has from opset 16 (Ultralytics asserts it).
+RTDETR_OPSET = HeadRefusal("RTDETRDecoder", lambda v: int(v) < 16,
+                           "RT-DETR's deformable attention exports as GridSample, which ONNX defines from opset 16 on "
+                           "(Ultralytics refuses a lower opset)", "set opset to 16 or more (default 17)")
+
+
+@dataclass(frozen=True)
 class Option:
     """One per-format option: the host derives its pydantic field from this, the cell its default."""
 
@@ -39,6 +56,7 @@ class Option:
     choices: tuple[Any, ...] = ()  # when set, the only values accepted (`help` says why the others are not)
     # set: only models of the default task (detection) may turn it on, and this says why the others may not
     default_task_only: str = ""
+    head_refusals: tuple[HeadRefusal, ...] = ()  # values models with some head cannot be built with
 
 
 @dataclass(frozen=True)
@@ -132,6 +150,12 @@ class FormatSpec:
         if why is None:
             return None
         return f"precision {precision} is not available ({why}); this toolchain builds: {', '.join(self.supported)}"
+
+    def head_refusal(self, head: str, options: Mapping[str, Any]) -> tuple[str, HeadRefusal] | None:
+        """(option, why) for the first of the resolved `options` a model with head class `head` cannot be built
+        with."""
+        return next(((o.name, r) for o in self.options for r in o.head_refusals
+                     if r.head == head and o.name in options and r.refuses(options[o.name])), None)
 
     def resolve_options(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """Every option's value: aliases renamed, defaults filled in; keys this format does not know dropped."""

@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from exportctl.formats.spec import ExportStep, FormatSpec, Option, precisions
+from exportctl.formats.spec import RTDETR_OPSET, ExportStep, FormatSpec, Option, precisions
 
 ARTIFACT = "model.engine"
 # The intermediate graph is Ultralytics' ONNX export with these arguments (fixed: the engine fixes shapes).
@@ -92,7 +92,7 @@ FORMAT = FormatSpec(
     backend="tensorrt",
     export=export,
     options=(
-        Option("opset", int, 17, "opset of the intermediate ONNX graph", ge=13, le=22),
+        Option("opset", int, 17, "opset of the intermediate ONNX graph", ge=13, le=22, head_refusals=(RTDETR_OPSET,)),
         Option("workspace_gb", float, 4.0, "TensorRT builder scratch memory on the GPU", gt=0, le=1024),
         Option("triton", bool, False, "true: a plain engine (what Triton loads); false: Ultralytics' metadata "
                                       "header + engine (AutoBackend)"),

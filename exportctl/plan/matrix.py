@@ -74,8 +74,9 @@ class Plan:
         return formats.reference_format().toolchain
 
 
-def model_task(recipe: Recipe) -> str:
-    """The checkpoint's task, read from the checkpoint (a demo's from its architecture's name); refusals raise."""
+def model_facts(recipe: Recipe) -> ModelFacts:
+    """The checkpoint's task and head, read from the checkpoint (a demo's from its architecture's name); refusals
+    raise."""
     ck, default = recipe.checkpoint, tasks.default_task().name
     if ck.demo is not None:
         markers = {spec.arch_marker: name for name, spec in tasks.registry().items() if spec.arch_marker}
@@ -96,8 +97,8 @@ def model_task(recipe: Recipe) -> str:
                                                 "makes demo checkpoints from",
                            hint="name one of Ultralytics' cfg/models yamls, e.g. yolo11n.yaml, yolov8n.yaml, "
                                 "yolo26n.yaml, yolo11n-seg.yaml (task suffixes -cls, -seg, -pose, -obb on the "
-                                "yolov8, yolo11, yolo12 and yolo26 families)")
-    return facts.task
+                                "yolov8, yolo11, yolo12 and yolo26 families; rtdetr-{l,x,resnet50,resnet101})")
+    return facts
 
 
 def _refuse(recipe: Recipe, field_path: tuple[str, ...], facts: ModelFacts) -> None:
@@ -161,11 +162,13 @@ def make_plan(recipe: Recipe, only: tuple[str, ...] = ()) -> Plan:
                                                      "would be stored unvalidated",
                            hint="export with batch 1 (the default); batched validation is not built yet")
     if recipe.checkpoint.demo is not None:
-        task = tasks.registry()[model_task(recipe)]
+        facts = model_facts(recipe)
+        task = tasks.registry()[facts.task]
         checkpoint_id = checkpoint_identity(recipe, task.name)
     else:  # the file (and its pin) is checked before it is read
         checkpoint_id = checkpoint_identity(recipe, "")
-        task = tasks.registry()[model_task(recipe)]
+        facts = model_facts(recipe)
+        task = tasks.registry()[facts.task]
     _check_tolerance_keys(recipe, task)
     images = {f"images/{i}-{p.name}": p for i, p in enumerate(validation_inputs(recipe))}
     dataset = labelled_set(recipe, task)
@@ -184,7 +187,7 @@ def make_plan(recipe: Recipe, only: tuple[str, ...] = ()) -> Plan:
         if fmt_spec is None:
             raise recipe.error("formats", fmt, problem="unknown format", hint=formats.suggest(fmt))
         options = validate_options(recipe, fmt_spec, spec.options)
-        _refuse_options(recipe, task, fmt_spec, options)
+        _refuse_options(recipe, task, facts.head, fmt_spec, options)
         for precision in spec.precisions:
             reason = host_refusal(fmt_spec) or fmt_spec.refuse(precision.value)
             if reason is not None:
@@ -209,8 +212,15 @@ def make_plan(recipe: Recipe, only: tuple[str, ...] = ()) -> Plan:
                 demo_request(recipe, task.name), calibration, warnings, dataset)
 
 
-def _refuse_options(recipe: Recipe, task: TaskSpec, spec: FormatSpec, options: dict[str, Any]) -> None:
-    """Options a format builds only for the default task's models, turned on for another task's."""
+def _refuse_options(recipe: Recipe, task: TaskSpec, head: str, spec: FormatSpec, options: dict[str, Any]) -> None:
+    """Options a format builds only for the default task's models, turned on for another task's; options the
+    checkpoint's head cannot be built with (`head_options`)."""
+    found = spec.head_refusal(head, options)
+    if found is not None:
+        name, refusal = found
+        raise recipe.error("formats", spec.name, "options", name,
+                           problem=f"{spec.name} option {name}={options[name]!r} cannot be built for the checkpoint's "
+                                   f"head {head}: {refusal.reason}", hint=refusal.hint)
     for option in spec.options:
         if option.default_task_only and not task.default and options[option.name] != option.default:
             raise recipe.error("formats", spec.name, "options", option.name,

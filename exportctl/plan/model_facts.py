@@ -35,19 +35,19 @@ REFUSED_HEADS = {
                    "models",
     "YOLOESegment": "YOLOE takes text or visual prompt embeddings (open vocabulary); exportctl validates "
                     "image-only models",
-    "RTDETRDecoder": "RT-DETR's decoder outputs normalized xywh boxes and per-query scores, which exportctl's "
-                     "validation does not decode yet",
 }
 REFUSED_ARCH_MARKERS = {
     "-sem": REFUSED_TASKS["semantic"],
     "-depth": REFUSED_TASKS["depth"],
     "world": REFUSED_HEADS["WorldDetect"],
     "yoloe": REFUSED_HEADS["YOLOEDetect"],
-    "rtdetr": REFUSED_HEADS["RTDETRDecoder"],
     "sam": "SAM models are promptable segmenters (point/box prompts, image encoder + mask decoder), not YOLO "
            "checkpoints: exportctl exports YOLO models",
 }
 
+# The head of a demo architecture, by a marker of its yaml's name: the plan refuses format options by head
+# (`Option.head_refusals`) before any model is built.
+HEAD_ARCH_MARKERS = {"rtdetr": "RTDETRDecoder"}
 
 # The name fragments by which Ultralytics guesses a yaml's task (nn/tasks.py guess_model_task).
 TASK_ARCH_MARKERS = ("-seg", "-cls", "-pose", "-obb")
@@ -141,11 +141,12 @@ def demo_facts(arch: str, markers: dict[str, str], default: str) -> ModelFacts:
     for marker, reason in REFUSED_ARCH_MARKERS.items():
         if marker in stem:
             return ModelFacts(marker.strip("-"), "", reason)
+    head = next((h for marker, h in HEAD_ARCH_MARKERS.items() if marker in stem), "")
     task = next((t for marker, t in markers.items() if marker and marker in stem), None)
     if task is not None:
-        return ModelFacts(task, "")
+        return ModelFacts(task, head)
     other = next((m for m in TASK_ARCH_MARKERS if m in stem), None)
     if other is not None:  # a task exportctl has no spec for
         return ModelFacts(other.strip("-"), "", f"'{other}' in an architecture's name marks a task other than "
                                                 f"{default}, and exportctl has no validation for it")
-    return ModelFacts(default, "")
+    return ModelFacts(default, head)

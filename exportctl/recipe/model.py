@@ -24,7 +24,7 @@ MAX_SOURCE_DATE_EPOCH = 4102444799  # 2099-12-31: zip dates end in 2107, and 32-
 # configuration error.
 DEMO_ARCHITECTURES = (r"^(yolov3(-tiny|-spp)?|yolov5[nsmlx]?u?(-p6)?|yolov6[nsmlx]?|yolov8[nsmlx]?(-p2|-p6|-ghost)?"
                       r"|yolov9[tsmce]|yolov10[nsmblx]|yolo11[nsmlx]?|yolo12[nsmlx]?|yolo26[nsmlx]?"
-                      r"|(yolov8|yolo11|yolo12|yolo26)[nsmlx]?-(cls|seg|pose|obb))\.yaml$")
+                      r"|(yolov8|yolo11|yolo12|yolo26)[nsmlx]?-(cls|seg|pose|obb)|rtdetr-(l|x|resnet50|resnet101))\.yaml$")
 
 
 class Strict(BaseModel):

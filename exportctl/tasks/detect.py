@@ -1,8 +1,15 @@
-"""Object detection (YOLOv8/11 detect heads): boxes, scores and classes after NMS.
+"""Object detection (YOLOv8/11/26 detect heads, and RT-DETR's decoder): boxes, scores and classes.
 
 Validation decodes the reference's and the candidate's head with the same thresholds and matches the boxes
 (IoU, score delta, class agreement, recall/precision); tolerances gate those and the raw tensor errors. On a
 labelled set, box mAP50-95 and mAP50 as `yolo val` computes them, gated on their drop from the reference's.
+
+RT-DETR (head RTDETRDecoder, as reference.json records) emits `[B, 300, 6]`: the top (query, class) pairs by score,
+rows cx, cy, w, h (normalized to the input), score, class. They are decoded by `decode_rtdetr` (no NMS). Only the
+score column is gated raw: it is sorted, so two near-equal rows swapping places between runtimes leave it (nearly)
+unchanged, while the box and class columns of swapped rows differ wholesale; boxes are gated through the matched
+detections, in pixels like every detector's. Measured (rtdetr-l demo, imgsz 320, ONNX fp32): score column max_abs
+9.4e-6 (fp32's 0.002 leaves 200x headroom); box and class columns up to 0.69 and 10 apart (tail rows traded places).
 """
 
 from __future__ import annotations
@@ -70,23 +77,42 @@ def detection_metrics(ref: list[InstancesLike], cand: list[InstancesLike], match
     return summary(ref, cand, match(ref, cand, match_iou, box_iou))
 
 
-HEAD = "output0"  # the detect head's output: [B, 4 + nc, anchors]
+HEAD = "output0"  # the detect head's output: [B, 4 + nc, anchors] (RT-DETR: [B, 300, 6])
+RTDETR_HEAD = "RTDETRDecoder"  # the class of RT-DETR's last layer, as reference.json's "head" names it
+
+
+def is_rtdetr(model: Mapping[str, Any]) -> bool:
+    return model.get("head") == RTDETR_HEAD
+
+
+def decode_head(output: Any, thresholds: Thresholds, model: Mapping[str, Any], conf: float | None = None,
+                iou: float | None = None, max_det: int = 300) -> Any:
+    """The head's detections in input pixels, by the decoder its head needs (`conf`, `iou`: thresholds' unless
+    given)."""
+    from yolo_runtime import decode_detections, decode_rtdetr
+
+    conf = thresholds.conf if conf is None else conf
+    if is_rtdetr(model):
+        return decode_rtdetr(output, imgsz=int(model["imgsz"]), conf=conf, max_det=max_det)
+    return decode_detections(output, conf=conf, iou=thresholds.iou if iou is None else iou, max_det=max_det)
 
 
 def metrics(ref_outputs: Mapping[str, Any], cand_outputs: Mapping[str, Any], thresholds: Thresholds,
             model: Mapping[str, Any]) -> dict[str, Any]:
     """Decode both heads with the same thresholds, then match their boxes."""
-    from yolo_runtime import decode_detections
-
-    ref = decode_detections(ref_outputs[HEAD], conf=thresholds.conf, iou=thresholds.iou)
-    cand = decode_detections(cand_outputs[HEAD], conf=thresholds.conf, iou=thresholds.iou)
+    ref = decode_head(ref_outputs[HEAD], thresholds, model)
+    cand = decode_head(cand_outputs[HEAD], thresholds, model)
     return detection_metrics(ref, cand, match_iou=thresholds.match_iou)
 
 
 def tensor_groups(name: str, shape: list[int], model: Mapping[str, Any]) -> list[TensorGroup]:
-    """Box rows (xywh, input pixels) and class-score rows (sigmoid probabilities) of the head."""
+    """Box rows (xywh, input pixels) and class-score rows (sigmoid probabilities) of the head; RT-DETR's columns,
+    of which only the (sorted) scores are gated (the module's docstring says why)."""
     if name != HEAD or len(shape) != 3:
         return [TensorGroup("all", 0, 0, None, "max_abs")]
+    if is_rtdetr(model):  # "": no tolerance key, so reported and not gated
+        return [TensorGroup("boxes", 2, 0, 4, "", ""), TensorGroup("scores", 2, 4, 5, "score_max_abs"),
+                TensorGroup("classes", 2, 5, 6, "", "")]
     return [TensorGroup("boxes", 1, 0, 4, "max_abs"), TensorGroup("scores", 1, 4, None, "score_max_abs")]
 
 
@@ -129,14 +155,15 @@ def box_map(run: RunModel, samples: Sequence[LabelledImage], imgsz: int, names: 
     from ultralytics.engine.validator import BaseValidator
     from ultralytics.utils import ops
     from ultralytics.utils.metrics import DetMetrics, box_iou
-    from yolo_runtime import decode_detections, letterbox, load_image
+    from yolo_runtime import letterbox, load_image
 
     matcher = SimpleNamespace(iouv=torch.linspace(0.5, 0.95, 10))  # all match_predictions reads of a validator
     stats = DetMetrics(names=dict(names))
     for sample in samples:
         img = load_image(sample.image)
         h, w = img.shape[:2]
-        det = decode_detections(run(letterbox(img, imgsz))[0], conf=MAP_CONF, iou=MAP_IOU, max_det=MAP_MAX_DET)[0]
+        head = run(letterbox(img, imgsz))[0]
+        det = decode_head(head, THRESHOLDS, _shaped(head, imgsz), conf=MAP_CONF, iou=MAP_IOU, max_det=MAP_MAX_DET)[0]
         pred = ops.scale_boxes((imgsz, imgsz), torch.from_numpy(det.boxes.astype(np.float32)), (h, w))
         target_cls = np.array([row[0] for row in sample.labels], dtype=np.float32)
         target = torch.tensor([_box(row, w, h) for row in sample.labels], dtype=torch.float32).reshape(-1, 4)
@@ -160,15 +187,23 @@ def _box(row: tuple[float, ...], w: int, h: int) -> list[float]:
     return [min(xs) * w, min(ys) * h, max(xs) * w, max(ys) * h]
 
 
-def decode(outputs: list[Any], thresholds: Thresholds) -> Any:
-    """What a deployment runs after the model: the head decoded and suppressed."""
-    from yolo_runtime import decode_detections
+def _shaped(head: Any, imgsz: int) -> dict[str, Any]:
+    """The model description `decode_head` needs, read from the head's shape where no reference.json is at hand: a
+    YOLO head's last axis is its anchor count (>= 21 even at imgsz 32), RT-DETR's the 6 columns of a row."""
+    return {"head": RTDETR_HEAD if head.shape[-1] == 6 else "", "imgsz": imgsz}
 
-    return decode_detections(outputs[0], conf=thresholds.conf, iou=thresholds.iou)
+
+def decode(outputs: list[Any], thresholds: Thresholds) -> Any:
+    """What a deployment runs after the model: the head decoded and suppressed (profiling times it: RT-DETR's boxes
+    are then scaled by 1, the same work as by the input size)."""
+    return decode_head(outputs[0], thresholds, _shaped(outputs[0], 1))
 
 
 def metadata(facts: MetadataFacts) -> dict[str, Any]:
     """The export guide's `metadata.json` for one detection artifact."""
+    if is_rtdetr(facts.model):  # one-to-one queries: nothing to suppress; boxes are normalized centres and sizes
+        post = {**instance_postprocessing(facts, "xywh"), "apply_nms": False, "normalized_coordinates": True}
+        return {**base_metadata(facts, "detection"), "anchor_based": False, "postprocessing": post}
     return {**base_metadata(facts, "detection"), "anchor_based": False,
             "postprocessing": instance_postprocessing(facts)}
 

@@ -1,5 +1,5 @@
-"""Model families beyond YOLO11: YOLO26 (end-to-end head, no DFL) and YOLOv10 demos export and validate like any
-detector, and the bundle records the task read from the checkpoint. The trained YOLO26 test detector
+"""Model families beyond YOLO11: YOLO26 (end-to-end head, no DFL), YOLOv10 and RT-DETR demos export and validate
+like any detector, and the bundle records the task read from the checkpoint. The trained YOLO26 test detector
 (tests/fixtures/detector26.pt) passes ONNX and TorchScript fp32 with real detections and mAP on the labelled set,
 and regenerates byte for byte beside its build (11.7 min measured on two heavily loaded cores)."""
 
@@ -26,7 +26,8 @@ formats: {onnx: {precisions: [fp32]}}
 """
 
 
-@pytest.mark.parametrize("arch", ["yolo26n.yaml", "yolov10n.yaml"])  # one-to-one heads; YOLO26 without DFL
+# one-to-one heads; YOLO26 without DFL; RT-DETR's transformer decoder (normalized xywh rows, no NMS)
+@pytest.mark.parametrize("arch", ["yolo26n.yaml", "yolov10n.yaml", "rtdetr-l.yaml"])
 def test_a_demo_of_a_newer_family_passes_onnx_fp32(tmp_path: Path, arch: str) -> None:
     recipe = tmp_path / "demo.yaml"
     recipe.write_text(DEMO.replace("ARCH", arch))

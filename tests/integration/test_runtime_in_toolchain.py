@@ -13,7 +13,7 @@ from exportctl.env.uvenv import ensure_env
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
-TESTS = [ROOT / "tests" / "unit" / "test_runtime_metrics.py", ROOT / "tests" / "unit" / "test_runtime_tasks.py"]
+TESTS = [ROOT / "tests" / "unit" / f"test_runtime_{name}.py" for name in ("metrics", "tasks", "rtdetr")]
 
 
 def _pytest_only(directory: Path) -> Path:

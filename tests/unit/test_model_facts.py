@@ -11,7 +11,7 @@ import pytest
 
 from exportctl import errors, tasks
 from exportctl.plan.matrix import make_plan
-from exportctl.plan.model_facts import NotAYoloCheckpoint, read_checkpoint
+from exportctl.plan.model_facts import ModelFacts, NotAYoloCheckpoint, read_checkpoint
 from exportctl.recipe.load import parse_recipe
 from tests.conftest import ROOT, exportctl
 
@@ -67,7 +67,6 @@ def test_task_comes_from_model_attribute_then_train_args_then_default(tmp_path: 
     ("depth", "Depth", "depth estimation"),
     (None, "WorldDetect", "YOLO-World takes text embeddings"),
     ("segment", "YOLOESegment", "YOLOE takes text or visual prompt"),
-    (None, "RTDETRDecoder", "RT-DETR's decoder"),
 ])
 def test_refused_tasks_and_families_are_named_with_the_reason(tmp_path: Path, task: str | None, head: str,
                                                               reason: str) -> None:
@@ -96,7 +95,6 @@ def test_sam_weights_and_other_files_are_not_yolo_checkpoints(tmp_path: Path) ->
     ("yolo26n-depth.yaml", "depth estimation"),
     ("yolov8s-worldv2.yaml", "YOLO-World"),
     ("yoloe-26s.yaml", "YOLOE"),
-    ("rtdetr-l.yaml", "RT-DETR"),
     ("sam_b.yaml", "SAM models are promptable segmenters"),
     ("yolov10n-cls.yaml", "not an Ultralytics architecture exportctl makes demo checkpoints from"),
     ("yolo11n-foo.yaml", "not an Ultralytics architecture exportctl makes demo checkpoints from"),
@@ -142,3 +140,45 @@ def test_batched_exports_are_refused_at_plan_time() -> None:
     with pytest.raises(errors.RecipeError, match="batch 4: validation feeds") as info:
         make_plan(recipe)
     assert info.value.field == "input.batch"
+
+
+# --- RT-DETR ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("arch", ["rtdetr-l.yaml", "rtdetr-x.yaml", "rtdetr-resnet50.yaml", "rtdetr-resnet101.yaml"])
+def test_rtdetr_demos_plan_as_detection_with_their_head(arch: str) -> None:
+    made = make_plan(parse_recipe(f"name: r\ncheckpoint: {{demo: {{arch: {arch}}}}}\n"
+                                  "formats: {onnx: {}, torchscript: {}}\n"))
+    assert made.task == DEFAULT and made.demo is not None and made.demo.task == DEFAULT
+    assert [c.name for c in made.cells] == ["onnx/fp32", "torchscript/fp32"]
+
+
+def test_an_rtdetr_checkpoint_is_read_as_detection_and_plans(tmp_path: Path) -> None:
+    ck = _yolo(tmp_path / "rtdetr.pt", "detect", "RTDETRDecoder")
+    assert read_checkpoint(ck, DEFAULT) == ModelFacts(DEFAULT, "RTDETRDecoder", None)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"name: r\ncheckpoint: {{path: {ck.name}}}\nformats: {{onnx: {{}}}}\n")
+    done = exportctl("plan", recipe, store=tmp_path / "store", check=False)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize(("formats", "field", "reason"), [
+    ("{coreml: {options: {nms: true}}}", "formats.coreml.options.nms", "nothing to suppress"),
+    ("{onnx: {options: {opset: 15}}}", "formats.onnx.options.opset", "GridSample, which ONNX defines from opset 16"),
+])
+def test_what_rtdetr_cannot_be_built_with_is_refused_at_plan_time(tmp_path: Path, formats: str, field: str,
+                                                                  reason: str) -> None:
+    recipe = parse_recipe(f"name: r\ncheckpoint: {{demo: {{arch: rtdetr-l.yaml}}}}\nformats: {formats}\n")
+    with pytest.raises(errors.RecipeError, match=reason) as info:
+        make_plan(recipe)
+    assert info.value.field == field and "head RTDETRDecoder" in str(info.value)
+    # the same options are fine for a YOLO detector, and for RT-DETR without them
+    assert make_plan(parse_recipe(f"name: r\ncheckpoint: {{demo: {{arch: yolo11n.yaml}}}}\nformats: {formats}\n"))
+    assert make_plan(parse_recipe("name: r\ncheckpoint: {demo: {arch: rtdetr-l.yaml}}\n"
+                                  "formats: {coreml: {}, onnx: {options: {opset: 16}}}\n"))
+    # a checkpoint's head is read from its pickle: the refusal is the same, through the CLI, without a traceback
+    ck = _yolo(tmp_path / "rtdetr.pt", "detect", "RTDETRDecoder")
+    (tmp_path / "r.yaml").write_text(f"name: r\ncheckpoint: {{path: {ck.name}}}\nformats: {formats}\n")
+    done = exportctl("plan", tmp_path / "r.yaml", store=tmp_path / "store", check=False)
+    assert done.returncode == errors.CONFIG_ERROR and reason in " ".join(done.stderr.split()), done.stderr
+    assert field in done.stderr and "Traceback" not in done.stderr

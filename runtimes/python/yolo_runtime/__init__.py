@@ -1,6 +1,6 @@
 """Minimal runtime for exported YOLO models of every task: numpy + OpenCV, plus the one framework a format needs.
 
-Detections (`decode_detections`, `decode_end2end`), classes (`decode_classes`), instance masks
+Detections (`decode_detections`, `decode_end2end`, `decode_rtdetr`), classes (`decode_classes`), instance masks
 (`decode_segments`), keypoints (`decode_poses`) and rotated boxes (`decode_rotated`). Deliberately independent
 of exportctl and Ultralytics, so it runs in any toolchain environment and can be shipped to users alongside the
 exported model.
@@ -11,7 +11,7 @@ from .classes import Classification, decode_classes
 from .inference import YOLOInference
 from .keypoints import Poses, decode_poses, oks, visible
 from .masks import Segments, decode_segments, mask_iou, process_masks
-from .postprocess import Detections, box_iou, decode_detections, decode_end2end, nms
+from .postprocess import Detections, box_iou, decode_detections, decode_end2end, decode_rtdetr, nms
 from .preprocess import center_crop, letterbox, load_image
 from .rotated import RotatedDetections, angle_error, corners, decode_rotated, probiou
 
@@ -31,6 +31,7 @@ __all__ = [
     "decode_classes",
     "decode_detections",
     "decode_end2end",
+    "decode_rtdetr",
     "decode_poses",
     "decode_rotated",
     "decode_segments",

@@ -146,7 +146,7 @@ class LiteRTBackend:
         self._input = self._interpreter.get_input_details()[0]
         self._output_details = self._interpreter.get_output_details()
         meta = _appended_metadata(Path(path))
-        self.normalized = meta.get("task") in {"detect", "segment", "pose", "obb"} and not meta.get("end2end")
+        self.normalized = normalizes_boxes(meta)
         kpt_shape = meta.get("kpt_shape")
         # (first keypoint row, values per keypoint) of a pose head's output
         self._keypoints = (4 + len(meta.get("names", {})), int(kpt_shape[1])) \
@@ -177,6 +177,14 @@ class LiteRTBackend:
                 det[:, start + 1 :: per_point] *= h
             arrays[0] = det
         return arrays
+
+
+def normalizes_boxes(meta: dict[str, Any]) -> bool:
+    """Whether a LiteRT export with Ultralytics' metadata `meta` divides its box rows by the input size: heads that
+    decode boxes on a grid do; end-to-end heads do not, nor RT-DETR's decoder, whose [0, 1] boxes are the same in
+    every format and in the reference (nothing to scale back)."""
+    return (meta.get("task") in {"detect", "segment", "pose", "obb"} and not meta.get("end2end")
+            and meta.get("head") != "RTDETRDecoder")
 
 
 def _appended_metadata(path: Path) -> dict[str, Any]:

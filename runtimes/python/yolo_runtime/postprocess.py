@@ -117,3 +117,22 @@ def decode_end2end(output: np.ndarray, conf: float = 0.25, max_det: int = 300) -
         kept = pred[pred[:, 4] > conf][:max_det]
         results.append(Detections(kept[:, :4].copy(), kept[:, 4].copy(), kept[:, 5].astype(np.int64)))
     return results
+
+
+def decode_rtdetr(output: np.ndarray, imgsz: int, conf: float = 0.25, max_det: int = 300) -> list[Detections]:
+    """Turn an RT-DETR decoder's `[B, K, 6]` output (rows cx, cy, w, h, score, class; boxes normalized to [0, 1] of
+    the input, rows already the top-K (query, class) pairs by score) into per-image detections in input pixels.
+
+    Mirrors Ultralytics' `RTDETRPredictor.postprocess`: no NMS (the decoder's queries are one-to-one), score >
+    conf, xywh -> xyxy, scaled by the input size (`imgsz`: the model's square input side).
+    """
+    out = np.asarray(output, dtype=np.float32)
+    if out.ndim != 3 or out.shape[2] != 6:
+        raise ValueError(f"expected RT-DETR output [B, K, 6], got shape {out.shape}")
+    results = []
+    for pred in out:
+        kept = pred[pred[:, 4] > conf][:max_det]
+        half = kept[:, 2:4] / 2
+        boxes = np.concatenate([kept[:, :2] - half, kept[:, :2] + half], axis=1) * np.float32(imgsz)
+        results.append(Detections(boxes.astype(np.float32), kept[:, 4].copy(), kept[:, 5].astype(np.int64)))
+    return results
