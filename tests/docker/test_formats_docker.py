@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from exportctl import errors
-from tests.conftest import FULL_MATRIX, exportctl, full_matrix_recipe
+from tests.conftest import FULL_MATRIX, NO_PROFILE, exportctl, full_matrix_recipe
 from tests.fixtures.shapes import write_fixture_scenes
 
 pytestmark = pytest.mark.docker
@@ -24,7 +24,8 @@ def test_new_format_images_build_and_match_the_local_backend(tmp_path: Path, doc
     only = [f"--only={cell}" for cell in CELLS]
     built = {}
     for backend, env in (("docker", docker_env), ("local", {})):
-        done = exportctl("build", recipe, "--json", "--backend", backend, *only, store=tmp_path / backend, env=env)
+        done = exportctl("build", recipe, "--json", NO_PROFILE, "--backend", backend, *only, store=tmp_path / backend,
+                         env=env)
         built[backend] = json.loads(done.stdout)
     docker, local = built["docker"], built["local"]
     assert docker["exit_code"] == local["exit_code"] == errors.OK

@@ -20,7 +20,7 @@ import pytest
 
 from exportctl.env.uvenv import ensure_env
 from exportctl.store import mediatypes as mt
-from tests.conftest import ROOT, build_json, exportctl
+from tests.conftest import NO_PROFILE, ROOT, build_json, exportctl
 from tests.fixtures.shapes import CLASSES, OBB_CLASSES, POSE_CLASSES, SHAPES, TASK_SCENES, scene, write_bmp
 
 pytestmark = pytest.mark.slow
@@ -129,7 +129,7 @@ def loaded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         img, labels = draw(rng, imgsz)
         write_bmp(base / "scenes" / f"{i:04d}.bmp", img)
         truth.append(labels)
-    code, summary = build_json(_recipe(task, base), base / "store")
+    code, summary = build_json(_recipe(task, base), base / "store", NO_PROFILE)
     assert code == 0 and all(c["status"] == "passed" for c in summary["cells"]), summary["cells"]
     artifacts = _artifacts(base / "store", summary["bundle"], base / "artifacts")
     home = base / "home"

@@ -14,7 +14,7 @@ import pytest
 
 from exportctl import tasks
 from exportctl.env.uvenv import ensure_env
-from tests.conftest import DATASET, ROOT, build_json, exportctl
+from tests.conftest import DATASET, NO_PROFILE, ROOT, build_json, exportctl
 from tests.fixtures.shapes import write_scenes
 
 pytestmark = pytest.mark.slow
@@ -31,7 +31,7 @@ formats: {onnx: {precisions: [fp32]}}
 def test_a_demo_of_a_newer_family_passes_onnx_fp32(tmp_path: Path, arch: str) -> None:
     recipe = tmp_path / "demo.yaml"
     recipe.write_text(DEMO.replace("ARCH", arch))
-    code, summary = build_json(recipe, tmp_path / "store")
+    code, summary = build_json(recipe, tmp_path / "store", NO_PROFILE)
     assert code == 0 and summary["task"] == tasks.default_task().name
     (cell,) = summary["cells"]
     assert cell["status"] == "passed", cell["violations"]
@@ -65,7 +65,7 @@ def trained26(tmp_path_factory: pytest.TempPathFactory) -> dict:
                               "--arch", "yolo26n.yaml"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     recipe = base / "trained26.yaml"
     recipe.write_text(TRAINED + "".join(f"    - {path}\n" for path in scenes))
-    code, summary = build_json(recipe, base / "store", check=False)
+    code, summary = build_json(recipe, base / "store", NO_PROFILE, check=False)
     regen_log, _ = regen.communicate()
     regenerated = base / "detector26.pt"
     return {"code": code, "summary": summary, "regen_log": regen_log,

@@ -19,7 +19,7 @@ import pytest
 
 from exportctl import errors
 from exportctl.env.uvenv import ensure_env
-from tests.conftest import ROOT, build_json, exportctl
+from tests.conftest import NO_PROFILE, ROOT, build_json, exportctl
 from tests.fixtures.shapes import write_scenes, write_task_scenes
 
 pytestmark = pytest.mark.slow
@@ -82,7 +82,7 @@ def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     regen = subprocess.Popen([str(python), str(FIXTURES / "make_task_model.py"), task, str(base / f"{task}.pt")],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     recipe = recipe_for(task, base, base / "scenes")
-    code, summary = build_json(recipe, base / "store", check=False)
+    code, summary = build_json(recipe, base / "store", NO_PROFILE, check=False)
     regen_log, _ = regen.communicate()
     return {"task": task, "base": base, "recipe": recipe, "store": base / "store", "code": code, "summary": summary,
             "regenerated": hashlib.sha256((base / f"{task}.pt").read_bytes()).hexdigest() if regen.returncode == 0
@@ -127,7 +127,7 @@ def test_a_too_tight_task_tolerance_exits_2_naming_the_task_metric(built: dict, 
     text = only_formats(built["recipe"].read_text(), f"  {fmt}:\n    precisions: [{precision}]\n")
     recipe = tmp_path / "tight.yaml"
     recipe.write_text(_validation_with(text, precision, {**defaults, expected.tolerance: expected.tight}))
-    done = exportctl("build", recipe, store=built["store"], check=False)
+    done = exportctl("build", recipe, NO_PROFILE, store=built["store"], check=False)
     assert done.returncode == errors.VALIDATION_FAILED, done.stderr
     assert f"{fmt}/{precision}" in done.stderr and expected.gate in done.stderr, done.stderr
 
@@ -147,10 +147,10 @@ def test_two_clean_builds_of_a_task_recipe_give_one_digest(built: dict, tmp_path
     text = only_formats(built["recipe"].read_text(), TASKS[built["task"]].reduced)
     recipe = tmp_path / "reduced.yaml"
     recipe.write_text(text)
-    digests = [build_json(recipe, tmp_path / f"store-{i}")[1]["bundle"] for i in range(2)]
+    digests = [build_json(recipe, tmp_path / f"store-{i}", NO_PROFILE)[1]["bundle"] for i in range(2)]
     assert digests[0] == digests[1]
     full = {c["cell"]: c["artifact"] for c in built["summary"]["cells"]}
-    again = {c["cell"]: c["artifact"] for c in build_json(recipe, tmp_path / "store-0")[1]["cells"]}
+    again = {c["cell"]: c["artifact"] for c in build_json(recipe, tmp_path / "store-0", NO_PROFILE)[1]["cells"]}
     assert all(full[name] == digest for name, digest in again.items())  # the same bytes as in the full build
 
 
@@ -167,6 +167,6 @@ def test_a_badly_quantized_cell_exits_2_naming_a_task_metric(built: dict, tmp_pa
         write_scenes(images, 64, seed=0, size=160, blank=True)
     recipe = tmp_path / "int8.yaml"
     recipe.write_text(text + f"calibration:\n  images: {images}\n")
-    done = exportctl("build", recipe, store=built["store"], check=False)
+    done = exportctl("build", recipe, NO_PROFILE, store=built["store"], check=False)
     assert done.returncode == errors.VALIDATION_FAILED, done.stderr
     assert "openvino/int8" in done.stderr and gate in done.stderr, done.stderr
