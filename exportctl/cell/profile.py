@@ -4,8 +4,13 @@ into preprocessing (reading the image file and letterboxing it), inference (the 
 and throughput, at one thread and at every core the cell may use.
 
 A run fact, never part of the bundle: the cell returns it in its report (the host keeps it in the run record) and
-writes nothing to its outputs. The host asks for it through the environment (`EXPORTCTL_PROFILE=WARMUP:RUNS`, or
-`off` for `build --no-profile`), so asking or not changes no request and no key.
+writes nothing to its outputs. The host asks for it through the environment (`EXPORTCTL_PROFILE=WARMUP:RUNS[:SECONDS]`,
+or `off` for `build --no-profile`), so asking or not changes no request and no key.
+
+By default the timed runs of each thread setting stop at 100 runs or after 2 s (at least 10 runs), whichever comes
+first: a latency is a run fact, and a fixed count made profiling most of a build (15-22 s of a quickstart cell's
+23-29 s, 194 s of the RT-DETR demo cell's 239 s). The record says how many runs each figure rests on;
+`build --profile-runs N` asks for exactly N.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from exportctl.tasks.spec import TaskSpec, Thresholds
 
 PROFILE_ENV = "EXPORTCTL_PROFILE"
 OFF = "off"
-DEFAULT_WARMUP, DEFAULT_RUNS = 10, 100
+DEFAULT_WARMUP, DEFAULT_RUNS, DEFAULT_SECONDS = 3, 100, 2.0
+MIN_RUNS = 10  # below this a p90 is one sample: the time budget never stops a profile earlier
 STAGES = ("preprocess", "inference", "postprocess", "total")
 
 
@@ -31,17 +37,25 @@ STAGES = ("preprocess", "inference", "postprocess", "total")
 class Settings:
     warmup: int = DEFAULT_WARMUP
     runs: int = DEFAULT_RUNS
+    seconds: float | None = DEFAULT_SECONDS  # the timed runs' budget per thread setting; None: exactly `runs`
 
     def to_env(self) -> str:
-        return f"{self.warmup}:{self.runs}"
+        return f"{self.warmup}:{self.runs}" + (f":{self.seconds!r}" if self.seconds is not None else "")
 
     @classmethod
     def from_env(cls, text: str) -> Settings:
-        warmup, _, runs = text.partition(":")
-        settings = cls(int(warmup), int(runs))
-        if settings.warmup < 0 or settings.runs < 1:
-            raise ValueError(f"{PROFILE_ENV}={text}: warm-up runs >= 0 and timed runs >= 1")
+        warmup, runs, *budget = text.split(":")
+        settings = cls(int(warmup), int(runs), float(budget[0]) if budget else None)
+        budget_ok = settings.seconds is None or settings.seconds > 0
+        if settings.warmup < 0 or settings.runs < 1 or len(budget) > 1 or not budget_ok:
+            raise ValueError(f"{PROFILE_ENV}={text}: warm-up runs >= 0, timed runs >= 1, seconds > 0")
         return settings
+
+    def enough(self, timed: int, spent: float) -> bool:
+        """Whether `timed` runs that took `spent` seconds end the measurement."""
+        if timed >= self.runs:
+            return True
+        return self.seconds is not None and timed >= MIN_RUNS and spent >= self.seconds
 
 
 DEFAULT = Settings()
@@ -97,15 +111,15 @@ def images(invocation: Invocation) -> list[Path]:
 
 def profile(spec: FormatSpec, task: TaskSpec, artifact: Path, images: Sequence[Path], imgsz: int,
             thresholds: Thresholds, settings: Settings) -> dict[str, Any]:
-    """The run record's `profile`: {warmup, runs, threads: {"1": T, "all": T}}. Raises RuntimeUnavailable where the
-    format's runtime cannot run here."""
+    """The run record's `profile`: {warmup, runs (the most asked for), seconds (the budget), threads: {"1": T,
+    "all": T}}, each T with the `runs` it made. Raises RuntimeUnavailable where the format's runtime cannot run here."""
     from yolo_runtime import open_backend
 
     measured: dict[str, Any] = {}
     for label, threads in (("1", 1), ("all", cores())):
         backend = open_backend(artifact, spec.backend, threads=threads)
         measured[label] = {"threads": threads, **_time(backend.run, task, images, imgsz, thresholds, settings)}
-    return {"warmup": settings.warmup, "runs": settings.runs, "threads": measured}
+    return {"warmup": settings.warmup, "runs": settings.runs, "seconds": settings.seconds, "threads": measured}
 
 
 def _time(run: Any, task: TaskSpec, images: Sequence[Path], imgsz: int, thresholds: Thresholds,
@@ -113,7 +127,8 @@ def _time(run: Any, task: TaskSpec, images: Sequence[Path], imgsz: int, threshol
     import numpy as np
 
     seconds: dict[str, list[float]] = {stage: [] for stage in STAGES}
-    for i in range(settings.warmup + settings.runs):
+    i = 0
+    while not settings.enough(len(seconds["total"]), sum(seconds["total"])):
         start = time.perf_counter()
         x = task.preprocess(images[i % len(images)], imgsz)
         inferred = time.perf_counter()
@@ -126,7 +141,8 @@ def _time(run: Any, task: TaskSpec, images: Sequence[Path], imgsz: int, threshol
             for stage, value in zip(STAGES, (inferred - start, decoded - inferred, done - decoded, done - start),
                                     strict=True):
                 seconds[stage].append(value)
-    result: dict[str, Any] = {}
+        i += 1
+    result: dict[str, Any] = {"runs": len(seconds["total"])}
     for stage, values in seconds.items():
         p50, p90, p99 = np.percentile(np.asarray(values) * 1000.0, [50, 90, 99])
         result[f"{stage}_ms"] = {"p50": round(float(p50), 4), "p90": round(float(p90), 4), "p99": round(float(p99), 4)}

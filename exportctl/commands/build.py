@@ -35,7 +35,8 @@ from exportctl.runners import BACKENDS
 @click.option("--no-profile", is_flag=True, help="Do not measure each artifact's latency (run records only; "
               "the bundle is the same either way).")
 @click.option("--profile-runs", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Timed runs per thread setting when measuring latency (default: 100, after 10 warm-up runs).")
+              help="Timed runs per thread setting when measuring latency, exactly (default: up to 100 in 2 s, at "
+                   "least 10, after 3 warm-up runs).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress, only warnings and the result.")
 @click.option("-v", "--verbose", is_flag=True, help="Also stream every cell's output.")
 @click.option("--sign-key", type=click.Path(path_type=Path), default=None, help="Sign the bundle with this key.")
@@ -72,7 +73,7 @@ def build(recipe: Path, backend: str, sandbox: str, require_isolation: bool, onl
         return
     from exportctl.build.pipeline import build as run_build
     from exportctl.build.schedule import default_jobs
-    from exportctl.cell.profile import DEFAULT_RUNS, Settings
+    from exportctl.cell.profile import DEFAULT, Settings
     from exportctl.plan.matrix import make_plan
     from exportctl.recipe.load import load_recipe
     from exportctl.runners import get_runner
@@ -99,7 +100,8 @@ def build(recipe: Path, backend: str, sandbox: str, require_isolation: bool, onl
             remove_dead_temps(store)  # what killed builds left in the store's temp area
             outcome = run_build(loaded, store, runner, only=only, progress=progress, jobs=jobs or default_jobs(),
                                 memory_budget_mib=memory_budget,
-                                profile=None if no_profile else Settings(runs=profile_runs or DEFAULT_RUNS))
+                                profile=None if no_profile else
+                                Settings(runs=profile_runs, seconds=None) if profile_runs else DEFAULT)
             refused = outcome.exit_code != errors.OK and not sign_failed  # never vouch for a failed build
             if (sign_key is not None or sigstore) and not refused:
                 from exportctl.trust.signing import sign_bundle
