@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from exportctl import readlog
+
 DIGEST_ALGORITHM = "sha256"
 _CHUNK = 2 << 20  # hashes as fast as 256 KiB-1 MiB here (8 MiB is ~7% slower: out of cache)
 
@@ -45,6 +47,7 @@ def digest_file(path: Path) -> str:
             hasher.update(view[:size])
         digest = f"{DIGEST_ALGORITHM}:{hasher.hexdigest()}"
         after = os.fstat(f.fileno())
+    readlog.noting_stat(path, before)  # a rebuild checks the file is still as hashed (build/noop.py)
     if (ledger := _LEDGER.get()) is not None and _version(before) == _version(after):
         ledger.seen[(before.st_dev, before.st_ino)] = (_version(before), digest)
     return digest
@@ -109,7 +112,7 @@ def short(digest: str, n: int = 12) -> str:
 
 def tree_files(root: Path) -> list[Path]:
     """Regular files under `root` in path order, without Python's bytecode caches."""
-    return sorted(p for p in root.rglob("*")
+    return sorted(p for p in readlog.walk_files(root)
                   if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
 
 

@@ -16,11 +16,42 @@ from exportctl.commands.common import (
     parallel_options,
     recipe_argument,
     sandbox_option,
+    settings,
     store_option,
 )
 from exportctl.commands.remote import registry_options, transport_options
 from exportctl.executors import EXECUTORS
 from exportctl.runners import BACKENDS
+
+
+def _answered_unchanged(recipe: Path, options: dict[str, object], quiet: bool) -> bool:
+    """Answer a rebuild from the store's journal when nothing it would read has changed (build/noop.py)."""
+    import datetime as dt
+
+    from exportctl.build import noop
+    from exportctl.store.layout import default_store_root
+    from exportctl.store.lease import lease
+
+    started = dt.datetime.now(dt.UTC)
+    entry = noop.answer(settings().store or default_store_root(), recipe, options)
+    if entry is None:
+        return False
+    store = open_store(create=False)
+    with lease(store.root, "build", say=lambda msg: err().print(msg, highlight=False, markup=False)):
+        summary = noop.repeat(store, entry, started)
+    if not quiet:
+        click.echo(f"unchanged: {recipe}, everything it reads, exportctl and the options are as at run "
+                   f"{entry['run']} of this bundle; every cell is cached", err=True)
+    if summary.get("isolation_degraded"):
+        click.secho(f"isolation degraded: {summary['isolation_degraded']}", fg="yellow", err=True)
+    emit(summary, lambda: _render(summary))
+    return True
+
+
+def _render(summary: dict[str, object]) -> None:
+    from exportctl.views.summary import render_build
+
+    render_build(out(), summary)
 
 
 @click.command()
@@ -71,6 +102,11 @@ def build(recipe: Path, backend: str, sandbox: str, require_isolation: bool, onl
         build_slurm(recipe, backend, sandbox, only, registry_ref, partition, gpu_partition, time_limit, log_dir,
                     shared_dir, transport_options(ca_file, insecure))
         return
+    options = {"backend": backend, "sandbox": sandbox, "only": list(only), "require_isolation": require_isolation}
+    if not (sign_key or sigstore) and _answered_unchanged(recipe, options, quiet):
+        return
+    from exportctl import readlog
+    from exportctl.build import noop
     from exportctl.build.pipeline import build as run_build
     from exportctl.build.schedule import default_jobs
     from exportctl.cell.profile import DEFAULT, Settings
@@ -82,32 +118,36 @@ def build(recipe: Path, backend: str, sandbox: str, require_isolation: bool, onl
     from exportctl.views.progress import ConsoleProgress
     from exportctl.views.summary import build_summary, render_build
 
-    loaded = load_recipe(recipe)
-    live = out().is_terminal and err().is_terminal
-    with ConsoleProgress(err(), live=live, quiet=quiet, verbose=verbose) as progress:
-        toolchains = make_plan(loaded, only=only).toolchains if backend == "auto" else ()
-        runner = get_runner(backend, sandbox=sandbox, toolchains=toolchains,
-                            notice=lambda line: progress.notice(line))
-        degraded = runner.isolation().get("degraded")
-        if degraded and require_isolation:  # refused before the store is touched
-            raise errors.SandboxUnavailable(
-                f"isolation would be degraded ({runner.isolation().get('sandbox')}: {degraded}) and "
-                "--require-isolation (or EXPORTCTL_REQUIRE_ISOLATION) asks for full isolation",
-                hint="install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap), or build with --backend docker")
-        store = open_store()
-        # The store's lease, shared with other writers: `gc` waits until this build has named every blob it wrote.
-        with lease(store.root, "build", say=lambda msg: err().print(msg, highlight=False, markup=False)):
-            remove_dead_temps(store)  # what killed builds left in the store's temp area
-            outcome = run_build(loaded, store, runner, only=only, progress=progress, jobs=jobs or default_jobs(),
-                                memory_budget_mib=memory_budget,
-                                profile=None if no_profile else
-                                Settings(runs=profile_runs, seconds=None) if profile_runs else DEFAULT)
-            refused = outcome.exit_code != errors.OK and not sign_failed  # never vouch for a failed build
-            if (sign_key is not None or sigstore) and not refused:
-                from exportctl.trust.signing import sign_bundle
+    with readlog.reading() as log:  # every path the build reads: the next build's no-op check (build/noop.py)
+        loaded = load_recipe(recipe)
+        live = out().is_terminal and err().is_terminal
+        with ConsoleProgress(err(), live=live, quiet=quiet, verbose=verbose) as progress:
+            toolchains = make_plan(loaded, only=only).toolchains if backend == "auto" else ()
+            runner = get_runner(backend, sandbox=sandbox, toolchains=toolchains,
+                                notice=lambda line: progress.notice(line))
+            degraded = runner.isolation().get("degraded")
+            if degraded and require_isolation:  # refused before the store is touched
+                raise errors.SandboxUnavailable(
+                    f"isolation would be degraded ({runner.isolation().get('sandbox')}: {degraded}) and "
+                    "--require-isolation (or EXPORTCTL_REQUIRE_ISOLATION) asks for full isolation",
+                    hint="install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap), "
+                         "or build with --backend docker")
+            store = open_store()
+            # The store's lease, shared with other writers: `gc` waits until this build has named every blob it wrote.
+            with lease(store.root, "build", say=lambda msg: err().print(msg, highlight=False, markup=False)):
+                remove_dead_temps(store)  # what killed builds left in the store's temp area
+                outcome = run_build(loaded, store, runner, only=only, progress=progress, jobs=jobs or default_jobs(),
+                                    memory_budget_mib=memory_budget,
+                                    profile=None if no_profile else
+                                    Settings(runs=profile_runs, seconds=None) if profile_runs else DEFAULT)
+                refused = outcome.exit_code != errors.OK and not sign_failed  # never vouch for a failed build
+                if (sign_key is not None or sigstore) and not refused:
+                    from exportctl.trust.signing import sign_bundle
 
-                sign_bundle(store, outcome.digest, key=sign_key, sigstore=sigstore)
+                    sign_bundle(store, outcome.digest, key=sign_key, sigstore=sigstore)
     summary = build_summary(outcome)
+    if outcome.exit_code == errors.OK:
+        noop.record(store, recipe, options, log, outcome.digest, summary)
     emit(summary, lambda: render_build(out(), summary))
     if outcome.exit_code == errors.VALIDATION_FAILED:
         failed = [c for c in summary["cells"] if c["status"] == "failed"]

@@ -25,10 +25,13 @@ def platform_tag() -> str:
     return f"{sys.platform}-{platform.machine().lower()}"
 
 
-def lock_path(toolchain: str, tag: str | None = None) -> Path:
+def lockfiles_dir() -> Path:
     # EXPORTCTL_LOCKFILES_DIR: a patched copy of lockfiles/ (trying a pin, rebuilding an old bundle's locks).
-    base = Path(os.environ.get("EXPORTCTL_LOCKFILES_DIR") or LOCKFILES_DIR)
-    return base / f"{toolchain}-{tag or platform_tag()}.txt"
+    return Path(os.environ.get("EXPORTCTL_LOCKFILES_DIR") or LOCKFILES_DIR)
+
+
+def lock_path(toolchain: str, tag: str | None = None) -> Path:
+    return lockfiles_dir() / f"{toolchain}-{tag or platform_tag()}.txt"
 
 
 @functools.cache

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from exportctl import readlog
 from exportctl.canonical import digest_file, digest_value
 from exportctl.cell.protocol import Dataset
 from exportctl.plan.datayaml import read_data_yaml
@@ -80,7 +81,7 @@ def select_dataset(recipe: Recipe) -> LabelledSet | None:
                                problem=f"asks for {spec.count} images, {path.name}'s val split has {len(images)}",
                                hint=f"lower count to at most {len(images)}, or leave it out to use all of them")
         images = images[: spec.count]
-    labels = tuple(p if p.is_file() else None for p in map(label_path, images))
+    labels = tuple(p if readlog.is_file(p) else None for p in map(label_path, images))
     for label in labels:
         if label is not None:
             _check_labels(recipe, label, len(data.names))

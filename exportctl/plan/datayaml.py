@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from exportctl import readlog
 from exportctl.formats.ultralytics import CALIBRATION_SUFFIXES as IMAGE_SUFFIXES
 from exportctl.recipe.model import Recipe
 
@@ -27,13 +28,14 @@ class DataYaml:
 
 def images_in(directory: Path) -> list[Path]:
     """Image files under `directory` (recursively), sorted by their path relative to it."""
-    found = [p for p in directory.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+    found = [p for p in readlog.walk_files(directory) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
     return sorted(found, key=lambda p: p.relative_to(directory).as_posix())
 
 
 def read_data_yaml(recipe: Recipe, path: Path, field: tuple[str, ...], purpose: str) -> DataYaml:
     """The val split of the data yaml at `path` (named by the recipe at `field`; `purpose`: what it is used for)."""
     try:
+        readlog.note(path)
         data = yaml.safe_load(path.read_text()) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise recipe.error(*field, problem=f"cannot read {path}: {exc}") from exc
@@ -48,12 +50,13 @@ def read_data_yaml(recipe: Recipe, path: Path, field: tuple[str, ...], purpose: 
         if split.is_dir():
             files += images_in(split)
         elif split.is_file() and split.suffix == ".txt":  # one image path per line, relative to the list
+            readlog.note(split)
             lines = [line.strip() for line in split.read_text().splitlines() if line.strip()]
             files += [p if p.is_absolute() else split.parent / p for p in map(Path, lines)]
         else:
             raise recipe.error(*field, problem=f"{path.name}: val split {split} does not exist",
                                hint="exportctl never downloads datasets: put the images there first")
-    missing = [p for p in files if not p.is_file()]
+    missing = [p for p in files if not readlog.is_file(p)]
     if missing:
         raise recipe.error(*field, problem=f"{path.name} lists {missing[0]}, which does not exist")
     return DataYaml(path, files, _names(recipe, path, data.get("names"), field))

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from exportctl import errors
+from exportctl import errors, readlog
 
 MAX_BYTES = 1 << 20  # a recipe is a few hundred bytes; a megabyte is generous and still instant to parse
 MAX_ALIASES = 32  # YAML anchors are handy for shared tolerances; dozens are plenty, thousands are an attack
@@ -34,6 +34,7 @@ def read_text(path: Path) -> str:
             raise errors.ConfigError(f"recipe {path} is not a regular file (a device, pipe or socket)",
                                      hint="pass the recipe's .yaml file")
         with open(path, "rb") as f:
+            readlog.noting_stat(path, os.fstat(f.fileno()))  # the recipe as read (build/noop.py checks it)
             data = f.read(MAX_BYTES + 1)
     except OSError as exc:
         raise errors.ConfigError(f"cannot read recipe {path}: {exc.strerror}", hint="check the path") from exc

@@ -8,8 +8,6 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from exportctl.bundle.bom import attached
-from exportctl.bundle.read import read_bundle, validation_of
 from exportctl.canonical import short
 from exportctl.store import mediatypes as mt
 from exportctl.store.layout import Store
@@ -118,6 +116,9 @@ def render_plan(console: Console, data: dict[str, Any]) -> None:
 
 def bundle_detail(store: Store, digest: str) -> dict[str, Any]:
     """What `exportctl show` prints: the bundle's cells with their validation reports, its layers and runs."""
+    from exportctl.bundle.bom import attached  # here, not at the top: a no-op build renders its table without
+    from exportctl.bundle.read import read_bundle, validation_of
+
     info = read_bundle(store, digest)
     cells = [{**c.entry, "validation": validation_of(store, info, c.name)} for c in info.cells]
     return {"bundle": digest, "name": info.name, "checkpoint": info.checkpoint, "toolchains": info.toolchains,

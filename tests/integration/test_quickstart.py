@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 import zipfile
 from pathlib import Path
 
@@ -187,3 +188,39 @@ def test_degraded_isolation_is_recorded_and_never_served_to_isolated_builds(quic
     assert "network cut, filesystem not isolated" in shown["isolation_degraded"]
     code, isolated = build_json(QUICKSTART, store)
     assert isolated["bundle"] == quickstart_builds["a"]["bundle"] and all(c["cached"] for c in isolated["cells"])
+
+
+def test_an_unchanged_rebuild_answers_from_the_journal_and_no_change_slips_past_it(quickstart_builds, tmp_path):
+    store = tmp_path / "store"
+    shutil.copytree(quickstart_builds["store"], store)
+    digest = quickstart_builds["a"]["bundle"]
+
+    def build(recipe: Path = QUICKSTART, *extra: str, env: dict[str, str] | None = None) -> tuple[bool, dict]:
+        done = exportctl("build", recipe, "--json", *extra, store=store, env=env)
+        return "unchanged:" in done.stderr, json.loads(done.stdout)
+
+    build()  # answered already if the fixture's build was journaled; journaled now either way
+    fast, answered = build()
+    assert fast and answered["bundle"] == digest and all(c["cached"] for c in answered["cells"])
+    runs = json.loads(exportctl("show", digest, "--json", store=store).stdout)["runs"]
+    assert runs[-1]["unchanged_since_run"] >= 1 and runs[-1]["reference"]["cached"]
+    assert all(c["cached"] for c in runs[-1]["cells"]) and len(runs) == len(set(r["started"] for r in runs))
+    fast, planned = build(QUICKSTART, "--require-isolation")  # other options: planned, a no-op from the cache
+    assert not fast and planned == answered  # the answer is what the full no-op says, to the byte
+    fast, _ = build(env={"EXPORTCTL_NOOP_PROBE": "1"})
+    assert not fast, "a changed environment variable was answered from the journal"
+    manifest = store / "blobs" / "sha256" / digest.split(":")[1]
+    manifest.unlink()
+    fast, again = build()
+    assert not fast and again["bundle"] == digest and manifest.is_file(), "an incomplete bundle was served"
+
+    recipe = tmp_path / "quickstart.yaml"
+    shutil.copy(QUICKSTART, recipe)
+    time.sleep(2.1)  # a path changed within noop.RACY_NS of a build's start is never journaled
+    build(recipe)
+    fast, _ = build(recipe)
+    assert fast
+    with recipe.open("a") as f:
+        f.write("# a comment changes no cell\n")
+    fast, edited = build(recipe)
+    assert not fast and edited["bundle"] == digest and all(c["cached"] for c in edited["cells"])
