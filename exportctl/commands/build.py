@@ -29,6 +29,7 @@ def _answered_unchanged(recipe: Path, options: dict[str, object], quiet: bool) -
     import datetime as dt
 
     from exportctl.build import noop
+    from exportctl.store.housekeeping import remove_dead_temps
     from exportctl.store.layout import default_store_root
     from exportctl.store.lease import lease
 
@@ -38,6 +39,7 @@ def _answered_unchanged(recipe: Path, options: dict[str, object], quiet: bool) -
         return False
     store = open_store(create=False)
     with lease(store.root, "build", say=lambda msg: err().print(msg, highlight=False, markup=False)):
+        remove_dead_temps(store)  # as every build does: what killed ones left
         summary = noop.repeat(store, entry, started)
     if not quiet:
         click.echo(f"unchanged: {recipe}, everything it reads, exportctl and the options are as at run "

@@ -97,7 +97,7 @@ def stale_temps(store: Store) -> Iterator[Path]:
     """Temp files and directories anywhere in the store whose owner process is gone (this host's PIDs);
     a temp name without an owner (an older exportctl's) is stale once no writer holds the store's lease."""
     places = [store.root, blob_dir(store), store.root / "exportctl", temp_root(store),
-              store.root / "exportctl" / "actions", *(p for _, p in run_dirs(store))]
+              store.root / "exportctl" / "actions", store.root / "exportctl" / "noop", *(p for _, p in run_dirs(store))]
     for place in places:
         if not place.is_dir():
             continue
