@@ -20,7 +20,8 @@ from exportctl.canonical import digest_bytes
 from exportctl.errors import ExportctlError, StoreError
 from exportctl.store import mediatypes as mt
 from exportctl.store import referrers as ref
-from exportctl.store.layout import Descriptor, Store
+from exportctl.store.descriptor import Descriptor
+from exportctl.store.layout import Store
 
 SCHEMA_VERSION = "1"
 _SCHEMA = """

@@ -17,8 +17,9 @@ from exportctl.canonical import digest_value
 from exportctl.cell.protocol import REPORT_FILE, CellReport
 from exportctl.runners import Job, Runner
 from exportctl.store.atomic import scratch_dir
+from exportctl.store.descriptor import Descriptor
 from exportctl.store.housekeeping import temp_root
-from exportctl.store.layout import Descriptor, Store
+from exportctl.store.layout import Store
 from exportctl.store.mediatypes import WEIGHT_TAR
 from exportctl.store.tarball import write_canonical_tar
 

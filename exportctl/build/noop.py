@@ -27,7 +27,8 @@ from exportctl.canonical import digest_value, pretty_json
 from exportctl.env.locks import lockfiles_dir
 from exportctl.store import mediatypes as mt
 from exportctl.store.atomic import atomic_write
-from exportctl.store.layout import Store, blob_references
+from exportctl.store.descriptor import blob_references
+from exportctl.store.layout import Store
 from exportctl.store.referrers import BOM_TYPE
 
 FORMAT = 1

@@ -20,7 +20,8 @@ from exportctl.env.locks import lock_digest, lock_path, platform_tag
 from exportctl.paths import cell_code_digest
 from exportctl.plan.matrix import Cell, Plan
 from exportctl.store import mediatypes as mt
-from exportctl.store.layout import Descriptor, Store
+from exportctl.store.descriptor import Descriptor
+from exportctl.store.layout import Store
 
 CELL_FILES = {"metadata.json": (mt.WEIGHT_CONFIG_RAW, "metadata"), "validation.json": (mt.VALIDATION, "validation")}
 

@@ -18,6 +18,7 @@ from exportctl import catalog
 from exportctl.canonical import digest_file, is_digest
 from exportctl.errors import ExportctlError, StoreError
 from exportctl.maintenance.reachable import cache_blobs, roots
+from exportctl.store.descriptor import blob_references
 from exportctl.store.housekeeping import (
     action_entries,
     blob_files,
@@ -26,7 +27,7 @@ from exportctl.store.housekeeping import (
     run_dirs,
     stale_temps,
 )
-from exportctl.store.layout import Store, blob_references
+from exportctl.store.layout import Store
 from exportctl.store.lease import Say, lease
 
 

@@ -11,8 +11,9 @@ from typing import Any
 from exportctl.canonical import is_digest
 from exportctl.errors import ExportctlError
 from exportctl.store import mediatypes as mt
+from exportctl.store.descriptor import blob_references
 from exportctl.store.housekeeping import action_entries, index_entries, run_dirs
-from exportctl.store.layout import Store, blob_references
+from exportctl.store.layout import Store
 
 
 @dataclass

@@ -26,7 +26,8 @@ from exportctl.registry.transport import TransportOptions
 from exportctl.store import mediatypes as mt
 from exportctl.store import referrers as stored_referrers
 from exportctl.store.atomic import scratch_dir
-from exportctl.store.layout import Store, blob_references
+from exportctl.store.descriptor import blob_references
+from exportctl.store.layout import Store
 from exportctl.store.tarball import safe_extract
 
 Report = Callable[[str], None]

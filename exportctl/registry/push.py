@@ -18,7 +18,8 @@ from exportctl.registry.reference import Reference
 from exportctl.registry.transport import TransportOptions
 from exportctl.store import mediatypes as mt
 from exportctl.store import referrers as stored_referrers
-from exportctl.store.layout import Store, blob_references
+from exportctl.store.descriptor import blob_references
+from exportctl.store.layout import Store
 
 Report = Callable[[str], None]
 

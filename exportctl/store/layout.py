@@ -12,12 +12,10 @@ exportctl's extra state (action cache, run records) lives under <root>/exportctl
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import fcntl
 import json
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +31,11 @@ from exportctl.store.atomic import (
     new_directory,
     write_temp,
 )
+from exportctl.store.descriptor import Descriptor, blob_references
 from exportctl.store.mediatypes import (
     ANNOTATION_RECIPE,
     ANNOTATION_REF_NAME,
     ANNOTATION_SUBJECT,
-    ANNOTATION_TITLE,
     OCI_INDEX,
     OCI_MANIFEST,
 )
@@ -48,29 +46,6 @@ _CHUNK = 1 << 20
 _LS_HINT = "run `exportctl ls` to see the bundles in the store"
 _HEX = frozenset("0123456789abcdef")
 _LAYOUT_NAMES = frozenset({".lock", "blobs", "exportctl", "index.json", "oci-layout"})
-
-
-@dataclass(frozen=True)
-class Descriptor:
-    """An OCI content descriptor. Field names are OCI's own so JSON maps onto them one to one."""
-
-    mediaType: str
-    digest: str
-    size: int
-    annotations: dict[str, str] | None = None
-    artifactType: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        # OCI says absent, not null, for unset optional fields.
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Descriptor:
-        try:
-            return cls(str(data["mediaType"]), str(data["digest"]), int(data["size"]),
-                       data.get("annotations"), data.get("artifactType"))
-        except (KeyError, TypeError, ValueError) as e:
-            raise StoreError(f"malformed OCI descriptor {data!r}: {e!r}") from e
 
 
 def default_store_root() -> Path:
@@ -85,18 +60,6 @@ def default_store_root() -> Path:
 
 def _hex(digest: str) -> str:
     return digest.split(":", 1)[1]
-
-
-def blob_references(manifest: dict[str, Any]) -> list[tuple[str, Descriptor]]:
-    """(role, descriptor) for every blob a manifest needs; the role is how errors name the blob."""
-    if not isinstance(manifest, dict) or "config" not in manifest:
-        raise StoreError("manifest has no config descriptor")
-    refs = [("config", Descriptor.from_json(manifest["config"]))]
-    for i, layer in enumerate(manifest.get("layers", [])):
-        desc = Descriptor.from_json(layer)
-        title = (desc.annotations or {}).get(ANNOTATION_TITLE)
-        refs.append((f"layer {i} '{title}'" if title else f"layer {i}", desc))
-    return refs
 
 
 class Store:

@@ -27,7 +27,8 @@ from exportctl.canonical import canonical_json, digest_bytes, is_digest, pretty_
 from exportctl.errors import ConfigError, VerifyFailed
 from exportctl.store import mediatypes as mt
 from exportctl.store.atomic import atomic_write, new_directory
-from exportctl.store.layout import Descriptor, Store
+from exportctl.store.descriptor import Descriptor
+from exportctl.store.layout import Store
 
 EMPTY_CONFIG = "application/vnd.oci.empty.v1+json"  # OCI 1.1: the config of an artifact that has none
 SIGNATURE_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"  # what model-signing writes

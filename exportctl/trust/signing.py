@@ -18,7 +18,8 @@ from exportctl.bundle.read import BundleInfo, read_bundle
 from exportctl.canonical import hash_ledger
 from exportctl.store import referrers as ref
 from exportctl.store.atomic import scratch_dir
-from exportctl.store.layout import Descriptor, Store
+from exportctl.store.descriptor import Descriptor
+from exportctl.store.layout import Store
 from exportctl.trust.provenance import PREDICATE_TYPE, statement
 from exportctl.trust.signers import KeySigner, Signer, SigstoreSigner
 

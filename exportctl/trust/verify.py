@@ -22,7 +22,8 @@ from exportctl.canonical import HashLedger, canonical_json, digest_file, hash_le
 from exportctl.store import mediatypes as mt
 from exportctl.store import referrers as ref
 from exportctl.store.atomic import scratch_dir
-from exportctl.store.layout import Store, blob_references
+from exportctl.store.descriptor import blob_references
+from exportctl.store.layout import Store
 from exportctl.trust.key_signature import check_key_signature, import_model_signing_beside_hashing
 from exportctl.trust.keys import keyid, load_public_key, public_key_from_pem
 from exportctl.trust.layout_guard import check_layers, read_json

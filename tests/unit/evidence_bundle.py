@@ -14,7 +14,8 @@ from typing import Any
 from exportctl.bundle.assemble import CellPart, Parts, compose
 from exportctl.canonical import canonical_json, digest_bytes
 from exportctl.store import mediatypes as mt
-from exportctl.store.layout import Descriptor, Store
+from exportctl.store.descriptor import Descriptor
+from exportctl.store.layout import Store
 
 SOURCE_DATE_EPOCH = 315532800
 RECIPE = {"name": "evidence", "checkpoint": {"demo": None, "path": "models/detector.pt", "sha256": None},

@@ -16,7 +16,8 @@ import pytest
 from exportctl.canonical import canonical_json, digest_bytes, digest_file
 from exportctl.errors import ConfigError, NotFound, StoreError, VerifyFailed
 from exportctl.store import mediatypes as mt
-from exportctl.store.layout import Descriptor, Store, default_store_root
+from exportctl.store.descriptor import Descriptor
+from exportctl.store.layout import Store, default_store_root
 from exportctl.store.tarball import canonical_tar, safe_extract
 
 
