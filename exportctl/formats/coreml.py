@@ -17,7 +17,7 @@ from exportctl.formats.spec import (
     ArtifactFacts,
     ExportStep,
     FormatSpec,
-    HeadRefusal,
+    ModelRefusal,
     Option,
     StructureCheck,
     StructureExpectation,
@@ -156,13 +156,16 @@ FORMAT = FormatSpec(
     export=export,
     options=(Option("nms", bool, False, "append Apple's NMS stage: outputs become (confidence, coordinates) "
                                         "after suppression",
-                    default_task_only="Apple's NMS stage takes a detection head's boxes and scores; for masks and "
-                                      "keypoints Ultralytics traces its own NMS into the model and forces fp16 (an "
-                                      "fp32 cell would silently be fp16), and classes or rotated boxes have none",
-                    head_refusals=(HeadRefusal(
-                        "RTDETRDecoder", bool, "RT-DETR's decoder has no boxes-and-scores head for Apple's NMS stage "
-                        "(its queries are one-to-one: nothing to suppress); Ultralytics would silently drop nms and "
-                        "build the model without it", "remove the option: RT-DETR's output needs no NMS"),)),),
+                    refusals=(
+                        ModelRefusal(lambda m: not m.default_task, bool,
+                                     "Apple's NMS stage takes a detection head's boxes and scores; for masks and "
+                                     "keypoints Ultralytics traces its own NMS into the model and forces fp16 (an "
+                                     "fp32 cell would silently be fp16), and classes or rotated boxes have none"),
+                        ModelRefusal(lambda m: m.head == "RTDETRDecoder", bool,
+                                     "RT-DETR's decoder has no boxes-and-scores head for Apple's NMS stage (its "
+                                     "queries are one-to-one: nothing to suppress); Ultralytics would silently drop "
+                                     "nms and build the model without it",
+                                     "remove the option: RT-DETR's output needs no NMS"))),),
     structure=structure,
     structure_runtime="coremltools (structure only)",
     describe=describe,

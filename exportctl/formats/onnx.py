@@ -34,7 +34,7 @@ FORMAT = FormatSpec(
     export=export,
     options=(
         Option("opset", int, 17, "ONNX opset of the exported graph", ge=13, le=22, aliases=("opset_version",),
-               head_refusals=(RTDETR_OPSET,)),
+               refusals=(RTDETR_OPSET,)),
         Option("dynamic", bool, False, "dynamic batch and image axes", aliases=("dynamic_axes",)),
         Option("simplify", bool, True, "simplify the graph with onnxslim"),
     ),

@@ -25,20 +25,29 @@ class Precision(StrEnum):
 
 
 @dataclass(frozen=True)
-class HeadRefusal:
-    """Values of an option that models with one head cannot be built with: Ultralytics would fail deep inside the
-    cell (an assertion) or silently build something else, so the plan refuses them with the reason."""
+class ModelKind:
+    """What the plan knows of the checkpoint's model before any model is built (plan/model_facts.py)."""
 
-    head: str  # the class of the model's last layer, as the plan reads it from the checkpoint (or a demo yaml's name)
-    refuses: Callable[[Any], bool]  # the option's value -> whether that head cannot be built with it
+    task: str
+    default_task: bool  # the task models are assumed to be of (detection), which some options are made for
+    head: str  # the class of the model's last layer (read from the checkpoint, or a demo yaml's name)
+
+
+@dataclass(frozen=True)
+class ModelRefusal:
+    """Values of an option that some models cannot be built with: Ultralytics would fail deep inside the cell (an
+    assertion) or silently build something else, so the plan refuses them with the reason."""
+
+    applies: Callable[[ModelKind], bool]  # whether the checkpoint's model is one of those
+    refuses: Callable[[Any], bool]  # the option's value -> whether those models cannot be built with it
     reason: str
-    hint: str
+    hint: str = "remove the option"
 
 
 # RT-DETR's deformable attention exports as GridSample, which ONNX has from opset 16 (Ultralytics asserts it).
-RTDETR_OPSET = HeadRefusal("RTDETRDecoder", lambda v: int(v) < 16,
-                           "RT-DETR's deformable attention exports as GridSample, which ONNX defines from opset 16 on "
-                           "(Ultralytics refuses a lower opset)", "set opset to 16 or more (default 17)")
+RTDETR_OPSET = ModelRefusal(lambda m: m.head == "RTDETRDecoder", lambda v: int(v) < 16,
+                            "RT-DETR's deformable attention exports as GridSample, which ONNX defines from opset 16 "
+                            "on (Ultralytics refuses a lower opset)", "set opset to 16 or more (default 17)")
 
 
 @dataclass(frozen=True)
@@ -54,9 +63,7 @@ class Option:
     le: float | None = None
     aliases: tuple[str, ...] = ()  # export-guide names users already pass (accepted by the cell contract)
     choices: tuple[Any, ...] = ()  # when set, the only values accepted (`help` says why the others are not)
-    # set: only models of the default task (detection) may turn it on, and this says why the others may not
-    default_task_only: str = ""
-    head_refusals: tuple[HeadRefusal, ...] = ()  # values models with some head cannot be built with
+    refusals: tuple[ModelRefusal, ...] = ()  # values some models (a task, a head) cannot be built with
 
 
 @dataclass(frozen=True)
@@ -151,11 +158,10 @@ class FormatSpec:
             return None
         return f"precision {precision} is not available ({why}); this toolchain builds: {', '.join(self.supported)}"
 
-    def head_refusal(self, head: str, options: Mapping[str, Any]) -> tuple[str, HeadRefusal] | None:
-        """(option, why) for the first of the resolved `options` a model with head class `head` cannot be built
-        with."""
-        return next(((o.name, r) for o in self.options for r in o.head_refusals
-                     if r.head == head and o.name in options and r.refuses(options[o.name])), None)
+    def model_refusal(self, model: ModelKind, options: Mapping[str, Any]) -> tuple[str, ModelRefusal] | None:
+        """(option, why) for the first of the resolved `options` that `model` cannot be built with."""
+        return next(((o.name, r) for o in self.options for r in o.refusals
+                     if o.name in options and r.applies(model) and r.refuses(options[o.name])), None)
 
     def resolve_options(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """Every option's value: aliases renamed, defaults filled in; keys this format does not know dropped."""

@@ -92,7 +92,7 @@ FORMAT = FormatSpec(
     backend="tensorrt",
     export=export,
     options=(
-        Option("opset", int, 17, "opset of the intermediate ONNX graph", ge=13, le=22, head_refusals=(RTDETR_OPSET,)),
+        Option("opset", int, 17, "opset of the intermediate ONNX graph", ge=13, le=22, refusals=(RTDETR_OPSET,)),
         Option("workspace_gb", float, 4.0, "TensorRT builder scratch memory on the GPU", gt=0, le=1024),
         Option("triton", bool, False, "true: a plain engine (what Triton loads); false: Ultralytics' metadata "
                                       "header + engine (AutoBackend)"),

@@ -17,7 +17,7 @@ from exportctl import EXPORTER_VERSION, errors, formats, tasks
 from exportctl.canonical import digest_file, digest_value
 from exportctl.cell.protocol import CellRequest, Demo, Kind, Validation
 from exportctl.env.locks import lock_digest
-from exportctl.formats.spec import FormatSpec, Precision
+from exportctl.formats.spec import FormatSpec, ModelKind, Precision
 from exportctl.paths import cell_code_digest
 from exportctl.plan.calibration import CalibrationSet, select
 from exportctl.plan.dataset import LabelledSet, select_dataset
@@ -213,20 +213,14 @@ def make_plan(recipe: Recipe, only: tuple[str, ...] = ()) -> Plan:
 
 
 def _refuse_options(recipe: Recipe, task: TaskSpec, head: str, spec: FormatSpec, options: dict[str, Any]) -> None:
-    """Options a format builds only for the default task's models, turned on for another task's; options the
-    checkpoint's head cannot be built with (`head_options`)."""
-    found = spec.head_refusal(head, options)
+    """Options the checkpoint's model (its task, its head) cannot be built with (`Option.refusals`)."""
+    found = spec.model_refusal(ModelKind(task.name, task.default, head), options)
     if found is not None:
         name, refusal = found
+        model = f"a {task.name} model" + (f" with head {head}" if head else "")
         raise recipe.error("formats", spec.name, "options", name,
-                           problem=f"{spec.name} option {name}={options[name]!r} cannot be built for the checkpoint's "
-                                   f"head {head}: {refusal.reason}", hint=refusal.hint)
-    for option in spec.options:
-        if option.default_task_only and not task.default and options[option.name] != option.default:
-            raise recipe.error("formats", spec.name, "options", option.name,
-                               problem=f"{spec.name} option {option.name}={options[option.name]!r} is built for "
-                                       f"{tasks.default_task().name} models only, and the checkpoint is a {task.name} "
-                                       f"model: {option.default_task_only}", hint="remove the option")
+                           problem=f"{spec.name} option {name}={options[name]!r} cannot be built for the "
+                                   f"checkpoint, {model}: {refusal.reason}", hint=refusal.hint)
 
 
 def _check_tolerance_keys(recipe: Recipe, task: TaskSpec) -> None:

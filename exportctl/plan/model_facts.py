@@ -46,7 +46,7 @@ REFUSED_ARCH_MARKERS = {
 }
 
 # The head of a demo architecture, by a marker of its yaml's name: the plan refuses format options by head
-# (`Option.head_refusals`) before any model is built.
+# (`Option.refusals`) before any model is built.
 HEAD_ARCH_MARKERS = {"rtdetr": "RTDETRDecoder"}
 
 # The name fragments by which Ultralytics guesses a yaml's task (nn/tasks.py guess_model_task).
