@@ -95,10 +95,13 @@ def record(store: Store, recipe: Path, options: dict[str, Any], log: readlog.Rea
     reads.update(_own_trees())
     if any(s is not None and max(s[4], s[5]) >= log.started_ns - RACY_NS for s in reads.values()):
         return False
-    runs = store.run_records(digest)
-    entry = {**_world(), "options": options, "reads": sorted([p, s] for p, s in reads.items()), "bundle": digest,
-             "summary": summary, "run": len(runs), "record": runs[-1]}
-    atomic_write(_entry_path(store.root, recipe, options), pretty_json(entry))
+    try:  # a journal is only a shortcut: failing to write one (a full disk) never fails the build it follows
+        runs = store.run_records(digest)
+        entry = {**_world(), "options": options, "reads": sorted([p, s] for p, s in reads.items()),
+                 "bundle": digest, "summary": summary, "run": len(runs), "record": runs[-1]}
+        atomic_write(_entry_path(store.root, recipe, options), pretty_json(entry))
+    except (OSError, ValueError, IndexError, errors.ExportctlError):
+        return False
     return True
 
 

@@ -80,3 +80,17 @@ def test_a_build_whose_inputs_changed_near_its_start_is_not_journaled(tmp_path: 
     assert noop.record(store, recipe, options, log, "sha256:" + "0" * 64, {}) is False
     assert not (store.root / "exportctl" / "noop").exists()
     assert noop.answer(store.root, recipe, options) is None
+
+
+def test_a_journal_that_cannot_be_written_never_fails_the_build(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "store")
+    digest = "sha256:" + "1" * 64
+    store.add_run_record(digest, {"bundle": digest})
+    options = {"backend": "local", "sandbox": "auto", "only": [], "require_isolation": False}
+    log = readlog.ReadLog()
+    log.started_ns = time.time_ns() + 10 * 10**9  # nothing it read is fresh: only the write can fail
+    (store.root / "exportctl" / "noop").write_text("a file where the journal's folder goes")
+    assert noop.record(store, tmp_path / "r.yaml", options, log, digest, {}) is False
+    (store.root / "exportctl" / "noop").unlink()
+    assert noop.record(store, tmp_path / "r.yaml", options, log, digest, {}) is True
+    assert noop.answer(store.root, tmp_path / "r.yaml", options) is None  # journaled, but no such bundle
