@@ -27,5 +27,6 @@ def gc(dry_run: bool, keep_last: int | None, older_than: str | None, include_sig
     emit(report, lambda: out().print(
         f"{verb} {report['bytes_freed']} bytes: {len(report['bundles_removed'])} bundles, "
         f"{report['referrers_removed']} referrers, {report['blobs_removed']} blobs, "
-        f"{report['cache_entries_removed']} cache entries, {report['run_records_removed']} run records, "
+        f"{report['cache_entries_removed']} cache entries, {report['journal_entries_removed']} no-op journal "
+        f"entries, {report['run_records_removed']} run records, "
         f"{report['temp_removed']} temp files; {report['bundles_kept']} bundles kept", highlight=False))

@@ -23,6 +23,7 @@ from exportctl.store.housekeeping import (
     action_entries,
     blob_files,
     drop_index_entries,
+    journal_entries,
     remove_blob,
     remove_tree,
     run_dirs,
@@ -98,6 +99,8 @@ def collect(store: Store, options: Options, say: Say) -> dict[str, Any]:
         live = live_blobs(store, kept, set(found.referrers) - doomed_refs, with_cache=False) | keep_cache
         garbage = [(d, p) for d, p in blob_files(store) if d not in live]
         runs = [p for d, p in run_dirs(store) if d not in kept]
+        # The no-op journal is a cache too: an entry whose bundle goes would only ever send its build the long way.
+        journal = [p for p, bundle in journal_entries(store) if options.drop_cache or bundle not in kept]
         temps = list(stale_temps(store))
         freed = sum(p.stat().st_size for _, p in garbage if p.exists())
         if not options.dry_run:
@@ -105,9 +108,10 @@ def collect(store: Store, options: Options, say: Say) -> dict[str, Any]:
             for path in drop_cache:
                 path.unlink(missing_ok=True)
             freed = sum(remove_blob(store, d) for d, _ in garbage)
-            for path in [*runs, *temps]:
+            for path in [*runs, *temps, *journal]:
                 remove_tree(path)
             catalog.sync(store)
     return {"dry_run": options.dry_run, "bundles_removed": sorted(doomed), "referrers_removed": len(doomed_refs),
             "bundles_kept": len(kept), "cache_entries_removed": len(drop_cache), "blobs_removed": len(garbage),
-            "bytes_freed": freed, "run_records_removed": len(runs), "temp_removed": len(temps)}
+            "bytes_freed": freed, "run_records_removed": len(runs), "temp_removed": len(temps),
+            "journal_entries_removed": len(journal)}

@@ -73,6 +73,19 @@ def action_entries(store: Store) -> Iterator[tuple[Path, Any]]:
             yield path, None
 
 
+def journal_entries(store: Store) -> Iterator[tuple[Path, str | None]]:
+    """(file, the bundle it answers with, or None when unreadable) of every no-op journal entry (build/noop.py)."""
+    journal = store.root / "exportctl" / "noop"
+    if not journal.is_dir():
+        return
+    for path in sorted(journal.glob("*.json")):
+        try:
+            bundle = json.loads(path.read_bytes()).get("bundle")
+        except (OSError, ValueError, AttributeError):
+            bundle = None
+        yield path, bundle if isinstance(bundle, str) else None
+
+
 def run_dirs(store: Store) -> Iterator[tuple[str, Path]]:
     runs = store.root / "exportctl" / "runs"
     if runs.is_dir():

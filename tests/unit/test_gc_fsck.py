@@ -72,9 +72,16 @@ def test_gc_frees_leftovers_and_only_them(tmp_path: Path) -> None:
         verify_stored(store, digest)
     assert json.loads(exportctl("fsck", "--json", store=store.root).stdout)["problems"] == []
 
-    # Bundles: the 5 newest of the recipe stay, and the 3 signed ones (older) unless --include-signed.
+    # Bundles: the 5 newest of the recipe stay, and the 3 signed ones (older) unless --include-signed; the no-op
+    # journal's entries go with their bundles (and an unreadable one), the others stay.
+    journal = store.root / "exportctl" / "noop"
+    journal.mkdir()
+    for name, bundle in (("old", bundles[3]), ("new", bundles[-1])):
+        (journal / f"{name}.json").write_text(json.dumps({"bundle": bundle}))
+    (journal / "torn.json").write_text("{")
     report = json.loads(exportctl("gc", "--keep-last", "5", "--json", store=store.root).stdout)
     assert set(report["bundles_removed"]) == set(bundles[3:15]) and report["bundles_kept"] == 8
+    assert report["journal_entries_removed"] == 2 and sorted(p.name for p in journal.iterdir()) == ["new.json"]
     listed = {b["bundle"] for b in json.loads(exportctl("ls", "--json", store=store.root).stdout)}
     assert listed == set(bundles[:3]) | set(bundles[15:])
     for digest in listed:
