@@ -22,6 +22,7 @@ from exportctl.env.locks import platform_tag
 from exportctl.env.uvenv import ensure_env
 from exportctl.recipe.model import Precision
 from tests.conftest import DETECTOR, FULL_MATRIX, ROOT, MatrixBuild, build_json, exportctl, full_matrix_recipe
+from tests.fixtures import regenerated
 from tests.fixtures.shapes import write_scenes
 
 pytestmark = pytest.mark.slow
@@ -173,7 +174,8 @@ def test_coreml_nms_pipeline_is_fp32_and_checked_structurally(matrix: dict, tmp_
 
 def test_the_committed_detector_regenerates_byte_for_byte(matrix: dict) -> None:
     committed = hashlib.sha256(DETECTOR.read_bytes()).hexdigest()
-    assert matrix["regenerated"] == committed, matrix["regen_log"][-2000:]
+    assert matrix["regenerated"] in regenerated.accepted("detector.pt", committed), (
+        regenerated.this_cpu(), matrix["regen_log"][-2000:])
     assert f'sha256: "{committed}"' in FULL_MATRIX.read_text()
     held_out = json.loads(matrix["regen_log"].strip().splitlines()[-1])["held_out"]
     assert held_out["recall"] >= 0.95 and held_out["precision"] >= 0.95
