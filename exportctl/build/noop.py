@@ -90,7 +90,8 @@ def record(store: Store, recipe: Path, options: dict[str, Any], log: readlog.Rea
     """Journal a passed local build, unless a path it read changed too close to its start to be trusted."""
     if not _local(options):
         return False
-    inside = str(store.root.resolve()) + os.sep  # blobs are content-addressed; `_complete` checks them instead
+    # blobs are content-addressed (`_complete` checks them instead), under the store's path as given or resolved
+    inside = (os.path.abspath(store.root) + os.sep, str(store.root.resolve()) + os.sep)
     reads = {p: s for p, s in log.paths.items() if not p.startswith(inside)}
     reads.update(_own_trees())
     if any(s is not None and max(s[4], s[5]) >= log.started_ns - RACY_NS for s in reads.values()):
