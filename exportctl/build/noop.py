@@ -114,13 +114,16 @@ def answer(store_root: Path, recipe: Path, options: dict[str, Any]) -> dict[str,
         return None
     if not isinstance(entry, dict) or any(entry.get(k) != v for k, v in _world().items()):
         return None
-    if options["require_isolation"] and entry["summary"].get("isolation_degraded"):
-        return None  # the full build refuses it, with the reason
-    if not _local(options):
+    try:  # an entry damaged by hand or by another tool is a miss, never a traceback
+        if options["require_isolation"] and entry["summary"].get("isolation_degraded"):
+            return None  # the full build refuses it, with the reason
+        if not _local(options):
+            return None
+        if any(readlog.stamp(where) != (tuple(was) if was else None) for where, was in entry["reads"]):
+            return None
+        return entry if _complete(Store(store_root), entry["bundle"]) else None
+    except (KeyError, TypeError, ValueError, AttributeError):
         return None
-    if any(readlog.stamp(where) != (tuple(was) if was else None) for where, was in entry["reads"]):
-        return None
-    return entry if _complete(Store(store_root), entry["bundle"]) else None
 
 
 def _complete(store: Store, digest: str) -> bool:

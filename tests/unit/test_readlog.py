@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -94,3 +95,8 @@ def test_a_journal_that_cannot_be_written_never_fails_the_build(tmp_path: Path) 
     (store.root / "exportctl" / "noop").unlink()
     assert noop.record(store, tmp_path / "r.yaml", options, log, digest, {}) is True
     assert noop.answer(store.root, tmp_path / "r.yaml", options) is None  # journaled, but no such bundle
+    entry = next((store.root / "exportctl" / "noop").iterdir())
+    damaged = json.loads(entry.read_text())
+    del damaged["reads"]
+    entry.write_text(json.dumps(damaged))  # damaged by hand: a miss, not a traceback
+    assert noop.answer(store.root, tmp_path / "r.yaml", options) is None
