@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,18 +79,9 @@ class HashLedger:
         return entry[1] if entry is not None and entry[0] == _version(st) else None
 
 
-@contextlib.contextmanager
-def hash_ledger() -> Iterator[HashLedger]:
+def hash_ledger() -> contextlib.AbstractContextManager[HashLedger]:
     """The ledger open in this context (an outer check's), or a new one for the block."""
-    if (current := _LEDGER.get()) is not None:
-        yield current
-        return
-    ledger = HashLedger()
-    token = _LEDGER.set(ledger)
-    try:
-        yield ledger
-    finally:
-        _LEDGER.reset(token)
+    return readlog.scoped(_LEDGER, HashLedger)
 
 
 _LEDGER: contextvars.ContextVar[HashLedger | None] = contextvars.ContextVar("exportctl_hash_ledger", default=None)

@@ -15,8 +15,9 @@ import contextvars
 import os
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 Stamp = tuple[int, int, int, int, int, int] | None  # device, inode, mode, size, mtime_ns, ctime_ns; None: absent
 
@@ -43,18 +44,26 @@ class ReadLog:
 _LOG: contextvars.ContextVar[ReadLog | None] = contextvars.ContextVar("exportctl_read_log", default=None)
 
 
+T = TypeVar("T")
+
+
 @contextlib.contextmanager
-def reading() -> Iterator[ReadLog]:
-    """Note every read in this block (the outer block's log if one is open)."""
-    if (current := _LOG.get()) is not None:
+def scoped(var: contextvars.ContextVar[T | None], make: Callable[[], T]) -> Iterator[T]:
+    """The value an outer block opened in `var`, or a new one (`make()`) for this block: one per outermost check."""
+    if (current := var.get()) is not None:
         yield current
         return
-    log = ReadLog()
-    token = _LOG.set(log)
+    value = make()
+    token = var.set(value)
     try:
-        yield log
+        yield value
     finally:
-        _LOG.reset(token)
+        var.reset(token)
+
+
+def reading() -> contextlib.AbstractContextManager[ReadLog]:
+    """Note every read in this block (the outer block's log if one is open)."""
+    return scoped(_LOG, ReadLog)
 
 
 def note(path: str | os.PathLike[str], found: Stamp | bool = True) -> None:

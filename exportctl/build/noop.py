@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from exportctl import __version__, errors, paths, readlog
+from exportctl.build.schedule import own_peak_rss_mib
 from exportctl.canonical import digest_value, pretty_json
 from exportctl.env.locks import lockfiles_dir
 from exportctl.store import mediatypes as mt
@@ -142,15 +143,13 @@ def _complete(store: Store, digest: str) -> bool:
 
 def repeat(store: Store, entry: dict[str, Any], started: dt.datetime) -> dict[str, Any]:
     """Write this no-op's run record (the recorded one, every action cached) and return its summary."""
-    import resource
-
     run = dict(entry["record"])
     for action in ("reference", "demo_checkpoint"):
         if isinstance(run.get(action), dict):
             run[action] = {**run[action], "cached": True}
     run.update(started=started.isoformat(), finished=dt.datetime.now(dt.UTC).isoformat(),
                unchanged_since_run=entry["run"], cells=[{**c, "cached": True} for c in run.get("cells", [])],
-               orchestrator_peak_rss_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+               orchestrator_peak_rss_mib=own_peak_rss_mib())
     store.add_run_record(entry["bundle"], run)
     summary = entry["summary"]
     return {**summary, "cells": [{**c, "cached": True} for c in summary["cells"]]}

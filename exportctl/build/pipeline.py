@@ -19,7 +19,7 @@ from exportctl import __version__, errors
 from exportctl import catalog as store_index
 from exportctl.build.actions import CACHEABLE, ActionResult, run_action
 from exportctl.build.events import CACHED, DONE, QUEUED, RUNNING, STEP_ENV, WAITING, Progress, ReportProgress
-from exportctl.build.schedule import PeakMemory, Task, available_memory_mib, run_all
+from exportctl.build.schedule import PeakMemory, Task, available_memory_mib, own_peak_rss_mib, run_all
 from exportctl.bundle import assemble as bundle
 from exportctl.cell.phases import phase_of
 from exportctl.cell.profile import DEFAULT, OFF, PROFILE_ENV, Settings
@@ -134,7 +134,7 @@ def build(recipe: Recipe, store: Store, runner: Runner, report: Report = lambda 
         "started": started.isoformat(), "finished": dt.datetime.now(dt.UTC).isoformat(),
         "host": {"platform": platform.platform(), "machine": platform.machine(), "python": platform.python_version()},
         "isolation": runner.isolation(), "environments": prepared.environments, "demo_checkpoint": prepared.demo,
-        "jobs": jobs, "memory_budget_mib": budget, "orchestrator_peak_rss_mib": _own_peak_rss_mib(),
+        "jobs": jobs, "memory_budget_mib": budget, "orchestrator_peak_rss_mib": own_peak_rss_mib(),
         "reference": {"cached": reference.cached, "seconds": reference.seconds, "log": reference.log,
                       **_run_facts(reference)},
         "cells": [{"cell": o.cell.name, "cached": o.result.cached, "seconds": o.result.seconds,
@@ -188,13 +188,6 @@ def prepare(recipe: Recipe, plan: Plan, store: Store, runner: Runner, watch: Pro
     demo_facts = None if demo is None else {"cached": demo.cached, "seconds": demo.seconds}
     return Prepared(environments, hints, checkpoint_path, checkpoint_digest, demo_facts, reference,
                     tuple(r for r in (demo, reference) if r is not None))
-
-
-def _own_peak_rss_mib() -> int:
-    """This process's peak RSS so far (the orchestrator alone: cells are other processes)."""
-    import resource
-
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
 def _run_facts(result: ActionResult) -> dict[str, Any]:

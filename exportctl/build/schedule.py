@@ -116,3 +116,10 @@ class PeakMemory:
             partial = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}")
             partial.write_text(json.dumps(self._seen, sort_keys=True, indent=1) + "\n")
             os.replace(partial, self.path)  # readers see the old or the new file, never a half-written one
+
+
+def own_peak_rss_mib() -> int:
+    """This process's peak RSS so far (the orchestrator alone: cells are other processes)."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
