@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from tests.regenerations import Regenerations
 from tests.registry import service
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +34,38 @@ DATASET = ROOT / "recipes" / "data" / "shapes-val" / "data.yaml"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true", help="rewrite golden files from current output")
+
+
+QUEUED = pytest.StashKey[Regenerations | str]()  # the regenerations, or why they could not start
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Queue the fixture regenerations the selected tests compare (tests/regenerations.py), in the order they run."""
+    names = list(dict.fromkeys(str(m.args[0]) for item in session.items for m in item.iter_markers("regenerates")))
+    if not names or session.config.option.collectonly:
+        return
+    from exportctl.env.uvenv import ensure_env
+
+    try:
+        python = ensure_env("torchscript")[0] / "bin" / "python"
+    except Exception as exc:  # noqa: BLE001 - reported by each test that asks, not as a collection crash
+        session.config.stash[QUEUED] = f"the torchscript environment could not be made: {exc}"
+        return
+    session.config.stash[QUEUED] = Regenerations(python, names)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    queued = session.config.stash.get(QUEUED, None)
+    if isinstance(queued, Regenerations):
+        queued.close()
+
+
+@pytest.fixture(scope="session")
+def regenerations(request: pytest.FixtureRequest) -> Regenerations:
+    queued = request.config.stash.get(QUEUED, None)
+    if not isinstance(queued, Regenerations):
+        pytest.fail(queued or "no regeneration is queued: mark the test @pytest.mark.regenerates(NAME)")
+    return queued
 
 
 @pytest.fixture

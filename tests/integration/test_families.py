@@ -1,22 +1,21 @@
 """Model families beyond YOLO11: YOLO26 (end-to-end head, no DFL), YOLOv10 and RT-DETR demos export and validate
 like any detector, and the bundle records the task read from the checkpoint. The trained YOLO26 test detector
 (tests/fixtures/detector26.pt) passes ONNX and TorchScript fp32 with real detections and mAP on the labelled set,
-and regenerates byte for byte beside its build (11.7 min measured on two heavily loaded cores)."""
+and regenerates byte for byte (in the background from the start of the session: tests/regenerations.py)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from exportctl import tasks
-from exportctl.env.uvenv import ensure_env
 from tests.conftest import DATASET, NO_PROFILE, ROOT, build_json, exportctl
 from tests.fixtures import regenerated
 from tests.fixtures.shapes import write_scenes
+from tests.regenerations import Regenerations
 
 pytestmark = pytest.mark.slow
 
@@ -62,19 +61,13 @@ validation:
 
 @pytest.fixture(scope="module")
 def trained26(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """The trained YOLO26 built on 16 unseen scenes (recipes/full-matrix.yaml's), its regeneration beside it."""
+    """The trained YOLO26 built on 16 unseen scenes (recipes/full-matrix.yaml's)."""
     base = tmp_path_factory.mktemp("trained26")
     scenes = write_scenes(base / "scenes", 16, seed=2, size=160)
-    regen = subprocess.Popen([str(ensure_env("torchscript")[0] / "bin" / "python"),
-                              str(ROOT / "tests" / "fixtures" / "make_detector.py"), str(base / "detector26.pt"),
-                              "--arch", "yolo26n.yaml"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     recipe = base / "trained26.yaml"
     recipe.write_text(TRAINED + "".join(f"    - {path}\n" for path in scenes))
     code, summary = build_json(recipe, base / "store", NO_PROFILE, check=False)
-    regen_log, _ = regen.communicate()
-    regenerated = base / "detector26.pt"
-    return {"code": code, "summary": summary, "regen_log": regen_log,
-            "regenerated": hashlib.sha256(regenerated.read_bytes()).hexdigest() if regen.returncode == 0 else None}
+    return {"code": code, "summary": summary}
 
 
 def test_a_trained_yolo26_detector_passes_onnx_and_torchscript_fp32(trained26: dict) -> None:
@@ -93,8 +86,9 @@ def test_a_trained_yolo26_detector_passes_onnx_and_torchscript_fp32(trained26: d
             assert m["reference"] > floor and m["ok"], (name, metric, m)
 
 
-def test_the_committed_yolo26_detector_regenerates_byte_for_byte(trained26: dict) -> None:
+@pytest.mark.regenerates("detector26.pt")
+def test_the_committed_yolo26_detector_regenerates_byte_for_byte(regenerations: Regenerations) -> None:
     committed = hashlib.sha256(DETECTOR26.read_bytes()).hexdigest()
     assert committed == DETECTOR26_SHA256
-    assert trained26["regenerated"] in regenerated.accepted("detector26.pt", committed), (
-        regenerated.this_cpu(), trained26["regen_log"][-2000:])
+    regen = regenerations.result("detector26.pt")
+    assert regen.digest in regenerated.accepted("detector26.pt", committed), (regenerated.this_cpu(), regen.log[-2000:])

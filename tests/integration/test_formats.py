@@ -2,9 +2,9 @@
 
 Each cell is validated in its own runtime, or (CoreML off macOS) checked structurally and marked so, never
 passed; two clean builds give the same bytes per cell, and partial builds merge into the full build's digest.
-Build A (the session's `full_matrix`, tests/conftest.py), build B (three `--only` builds, then `merge`) and the
-detector's regeneration run side by side: cells are single-threaded, so the processes share the cores instead of
-queueing (~8 min).
+Build A (the session's `full_matrix`, tests/conftest.py) and build B (three `--only` builds, then `merge`) run
+side by side: cells are single-threaded, so the processes share the cores instead of queueing. The detector's
+regeneration runs in the background from the start of the session (tests/regenerations.py).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from exportctl.recipe.model import Precision
 from tests.conftest import DETECTOR, FULL_MATRIX, ROOT, MatrixBuild, build_json, exportctl, full_matrix_recipe
 from tests.fixtures import regenerated
 from tests.fixtures.shapes import write_scenes
+from tests.regenerations import Regenerations
 
 pytestmark = pytest.mark.slow
 
@@ -34,24 +35,18 @@ PARTS = (("onnx", "torchscript", "openvino"), ("litert",), ("coreml",))
 
 @pytest.fixture(scope="session")
 def matrix(full_matrix: MatrixBuild) -> dict:
-    """Build A (the session's full build, in the background), build B (three `--only` builds, then `merge`) and
-    the detector's regeneration side by side."""
+    """Build A (the session's full build, in the background) and build B (three `--only` builds, then `merge`) side
+    by side."""
     base, recipe = full_matrix.recipe.parent, full_matrix.recipe
     store_b = base / "store-b"
-    regen = subprocess.Popen([str(ensure_env("torchscript")[0] / "bin" / "python"),
-                              str(ROOT / "tests" / "fixtures" / "make_detector.py"), str(base / "detector.pt")],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     parts = []
     for group in PARTS:
         _, part = build_json(recipe, store_b, *(f"--only={fmt}" for fmt in group))
         parts.append(part)
     merged = json.loads(exportctl("merge", *(p["bundle"] for p in parts), "--json", store=store_b).stdout)
     a = full_matrix.result()
-    regen_log, _ = regen.communicate()
-    assert regen.returncode == 0, regen_log[-3000:]
     return {"recipe": recipe, "scenes": full_matrix.scenes, "store": full_matrix.store, "store_b": store_b,
-            "a": a, "parts": parts, "merged": merged,
-            "regenerated": hashlib.sha256((base / "detector.pt").read_bytes()).hexdigest(), "regen_log": regen_log}
+            "a": a, "parts": parts, "merged": merged}
 
 
 def _show(store: Path, digest: str) -> dict:
@@ -172,12 +167,13 @@ def test_coreml_nms_pipeline_is_fp32_and_checked_structurally(matrix: dict, tmp_
     assert meta["input_dtype"] == "uint8"
 
 
-def test_the_committed_detector_regenerates_byte_for_byte(matrix: dict) -> None:
+@pytest.mark.regenerates("detector.pt")
+def test_the_committed_detector_regenerates_byte_for_byte(regenerations: Regenerations) -> None:
     committed = hashlib.sha256(DETECTOR.read_bytes()).hexdigest()
-    assert matrix["regenerated"] in regenerated.accepted("detector.pt", committed), (
-        regenerated.this_cpu(), matrix["regen_log"][-2000:])
+    regen = regenerations.result("detector.pt")
+    assert regen.digest in regenerated.accepted("detector.pt", committed), (regenerated.this_cpu(), regen.log[-2000:])
     assert f'sha256: "{committed}"' in FULL_MATRIX.read_text()
-    held_out = json.loads(matrix["regen_log"].strip().splitlines()[-1])["held_out"]
+    held_out = json.loads(regen.log.strip().splitlines()[-1])["held_out"]
     assert held_out["recall"] >= 0.95 and held_out["precision"] >= 0.95
 
 

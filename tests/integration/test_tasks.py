@@ -3,15 +3,14 @@ format x precision; every cell is validated in its own runtime with the task's m
 structure only, never passed); a too-tight task tolerance fails with exit 2 naming the task's metric; two clean
 builds give one digest; the committed model regenerates byte for byte.
 
-One full build per task (its model's regeneration runs beside it: cells are single-threaded), ~10 min each on
-two cores.
+One full build per task, a few minutes each on two cores; the models' regenerations run in the background from
+the start of the session (tests/regenerations.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from exportctl.env.uvenv import ensure_env
 from tests.conftest import NO_PROFILE, ROOT, build_json, exportctl
 from tests.fixtures import regenerated
 from tests.fixtures.shapes import write_scenes, write_task_scenes
+from tests.regenerations import Regenerations
 
 pytestmark = pytest.mark.slow
 
@@ -37,20 +37,19 @@ class Expected:
     tight: float
     gate: str  # the gate that then fails
     reduced: str  # the `formats:` of the two clean builds: one float and one quantized cell
+    blank_gate: str  # the gate OpenVINO int8 calibrated on blank images fails
     tight_cell: tuple[str, str] = ("onnx", "fp32")
-    blank_gate: str = ""  # the gate OpenVINO int8 calibrated on blank images fails ("": that cell is not built)
 
 
 ALL = {"onnx": ("fp32", "fp16"), "torchscript": ("fp32",), "openvino": ("fp32", "fp16", "int8"),
        "litert": ("fp32", "w8a32", "int8", "w8a16"), "coreml": ("fp32", "fp16", "int8")}
-STATIC = {"openvino": ("fp32", "fp16"), "litert": ("fp32", "w8a32")}  # without statically quantized activations
 QUANTIZED = "  onnx:\n    precisions: [fp32]\n  openvino:\n    precisions: [int8]\n"
 TASKS = {
-    "classify": Expected("classification", "top1_agreement", {**ALL, **STATIC}, "prob_delta_max", 1e-12,
-                         "max_prob_delta", "  onnx:\n    precisions: [fp32]\n  litert:\n    precisions: [w8a32]\n"),
+    "classify": Expected("classification", "top1_agreement", ALL, "prob_delta_max", 1e-12, "max_prob_delta",
+                         QUANTIZED, "top1_agreement"),
     # fp32 masks are exact (IoU 1.0): fp16's are not
     "segment": Expected("segmentation", "mask_mean_iou", ALL, "mask_worst_iou_min", 1.0, "mask worst_iou", QUANTIZED,
-                        tight_cell=("onnx", "fp16"), blank_gate="recall"),
+                        "recall", tight_cell=("onnx", "fp16")),
     "pose": Expected("pose", "oks_mean", ALL, "keypoint_error_max", 1e-9, "keypoint_error_max", QUANTIZED,
                      blank_gate="recall"),
     "obb": Expected("obb", "angle_error_max", ALL, "angle_error_max", 1e-12, "angle_error_max", QUANTIZED,
@@ -72,22 +71,20 @@ def only_formats(text: str, formats: str) -> str:
     return text[: text.index("formats:")] + "formats:\n" + formats + text[text.index("validation:"):]
 
 
-@pytest.fixture(scope="module", params=sorted(TASKS))
+# Each task's tests are marked with its model's regeneration, queued from the start (tests/regenerations.py).
+PER_TASK = [pytest.param(task, marks=pytest.mark.regenerates(f"{task}.pt")) for task in sorted(TASKS)]
+
+
+@pytest.fixture(scope="module", params=PER_TASK)
 def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict:
     task = request.param
     base = tmp_path_factory.mktemp(f"task-{task}")
     write_task_scenes(base / "scenes", task)
     for toolchain in ALL:
         ensure_env(toolchain)
-    python = ensure_env("torchscript")[0] / "bin" / "python"
-    regen = subprocess.Popen([str(python), str(FIXTURES / "make_task_model.py"), task, str(base / f"{task}.pt")],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     recipe = recipe_for(task, base, base / "scenes")
     code, summary = build_json(recipe, base / "store", NO_PROFILE, check=False)
-    regen_log, _ = regen.communicate()
-    return {"task": task, "base": base, "recipe": recipe, "store": base / "store", "code": code, "summary": summary,
-            "regenerated": hashlib.sha256((base / f"{task}.pt").read_bytes()).hexdigest() if regen.returncode == 0
-            else None, "regen_log": regen_log}
+    return {"task": task, "base": base, "recipe": recipe, "store": base / "store", "code": code, "summary": summary}
 
 
 def test_every_cell_is_validated_with_the_tasks_metrics_or_honestly_marked(built: dict) -> None:
@@ -112,11 +109,11 @@ def test_every_cell_is_validated_with_the_tasks_metrics_or_honestly_marked(built
     assert metric in text and "requires macOS" in text
 
 
-def test_the_committed_model_regenerates_byte_for_byte(built: dict) -> None:
+def test_the_committed_model_regenerates_byte_for_byte(built: dict, regenerations: Regenerations) -> None:
     task = built["task"]
     committed = hashlib.sha256((FIXTURES / f"{task}.pt").read_bytes()).hexdigest()
-    assert built["regenerated"] in regenerated.accepted(f"{task}.pt", committed), (
-        regenerated.this_cpu(), built["regen_log"][-2000:])
+    regen = regenerations.result(f"{task}.pt")
+    assert regen.digest in regenerated.accepted(f"{task}.pt", committed), (regenerated.this_cpu(), regen.log[-2000:])
     assert f'sha256: "{committed}"' in (ROOT / "recipes" / f"tasks-{task}.yaml").read_text()
 
 
@@ -160,18 +157,13 @@ def test_two_clean_builds_of_a_task_recipe_give_one_digest(built: dict, tmp_path
 
 
 def test_a_badly_quantized_cell_exits_2_naming_a_task_metric(built: dict, tmp_path: Path) -> None:
-    """OpenVINO int8 calibrated on blank images fails. The classifier's statically quantized cells fail even on
-    its own scenes (why tasks-classify.yaml leaves them out): that is checked instead."""
-    task, expected = built["task"], TASKS[built["task"]]
+    """OpenVINO int8 calibrated on blank images fails, naming the task's gate."""
+    expected = TASKS[built["task"]]
     text = only_formats(built["recipe"].read_text(), "  openvino:\n    precisions: [int8]\n")
-    text = text[: text.index("calibration:")] if "calibration:" in text else text
-    if task == "classify":  # which gate fails follows the CPU's int8 kernels: 1 or 2 of 16 top-1s flip
-        images, gates = built["base"] / "scenes" / task / "calibration", ("top1_agreement", "max_prob_delta")
-    else:
-        images, gates = tmp_path / "blank", (expected.blank_gate,)
-        write_scenes(images, 64, seed=0, size=160, blank=True)
+    text = text[: text.index("calibration:")]
+    write_scenes(tmp_path / "blank", 64, seed=0, size=160, blank=True)
     recipe = tmp_path / "int8.yaml"
-    recipe.write_text(text + f"calibration:\n  images: {images}\n")
+    recipe.write_text(text + f"calibration:\n  images: {tmp_path / 'blank'}\n")
     done = exportctl("build", recipe, NO_PROFILE, store=built["store"], check=False)
     assert done.returncode == errors.VALIDATION_FAILED, done.stderr
-    assert "openvino/int8" in done.stderr and any(gate in done.stderr for gate in gates), done.stderr
+    assert "openvino/int8" in done.stderr and expected.blank_gate in done.stderr, done.stderr

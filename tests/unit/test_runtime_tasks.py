@@ -69,6 +69,18 @@ def test_classification_metrics_count_flips_overlap_and_probability_change():
     assert status.value == "failed" and any(v.startswith("top1_agreement 0.5 < 1") for v in violations)
 
 
+def test_top5_overlap_counts_a_quantized_candidates_ties_for_the_reference():
+    """int8 softmax outputs round every small probability to the same step: their order is no disagreement."""
+    ref = np.array([[0.9, 0.04, 0.03, 0.02, 0.008, 0.002]], np.float32)
+    tied = np.array([[1, 0, 0, 0, 0, 0]], np.float32)  # any five of the six sort first
+    assert CLASSIFY.metrics({"output0": ref}, {"output0": tied}, CLASSIFY.thresholds, {})["top5_overlap"] == 1.0
+    above = np.array([[0.99609375, 0, 0, 0, 0, 0.00390625]], np.float32)  # class 5 is really above 1-4: one is out
+    assert CLASSIFY.metrics({"output0": ref}, {"output0": above}, CLASSIFY.thresholds, {})["top5_overlap"] == 0.8
+    moved = np.array([[0.9, 0, 0, 0.03, 0.03, 0.04]], np.float32)  # 5 and 4 are really above the reference's 1, 2
+    m = CLASSIFY.metrics({"output0": ref}, {"output0": moved}, CLASSIFY.thresholds, {})
+    assert m["top5_overlap"] == pytest.approx(4 / 5)  # {0, 3, 4, 5} certain, one of the tied {1, 2}
+
+
 def test_classify_gates_cannot_run_without_comparable_outputs():
     gates = CLASSIFY.gates(None, CLASSIFY.tolerance("int8"))
     assert gates and not any(g.ran for g in gates) and all("shapes differ" in g.why for g in gates)
