@@ -46,13 +46,13 @@ class Regenerations:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._process: subprocess.Popen[str] | None = None
-        self._thread = threading.Thread(target=self._run, args=(python, names, self.directory), daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(python, names), daemon=True)
         self._thread.start()
 
-    def _run(self, python: Path, names: list[str], directory: Path) -> None:
+    def _run(self, python: Path, names: list[str]) -> None:
         for name in names:
             try:
-                self._results[name] = self._regenerate(python, name, directory / name)
+                self._results[name] = self._regenerate(python, name, self.directory / name)
             except Exception:  # noqa: BLE001 - the waiting test reports it; a dead thread would hang it
                 self._results[name] = Regenerated(-1, traceback.format_exc(), None)
             self._done[name].set()
