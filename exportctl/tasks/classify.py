@@ -25,7 +25,7 @@ TOLERANCE_KEYS = (
                  "ties at 5th place counted in the reference's favour)", ge=0, le=1),
     ToleranceKey("prob_delta_max", "largest change of the reference's top-1 class probability", ge=0),
 )
-# Measured on the trained test classifier (tests/fixtures/classifier.pt, 16 validation scenes): see README
+# Measured on the trained test classifier (tests/fixtures/classify.pt, 16 validation scenes): see README
 # "Tasks and model families" for the numbers each default leaves headroom over.
 _INT8_LIKE = {"cosine_min": 0.99, "top1_agreement_min": 0.9, "top5_overlap_min": 0.8, "prob_delta_max": 0.2}
 DEFAULT_TOLERANCES: dict[str, dict[str, float]] = {
@@ -66,9 +66,10 @@ def _top_k_overlap(ref_top: set[int], cand: Any, k: int) -> int:
     """How many of the reference's top k the candidate's top k holds, with the candidate's ties at its k-th place
     broken in the reference's favour: a quantized softmax rounds small probabilities onto one step (often 0), and
     the order of equal values says nothing about the model."""
-    kth = cand.probs[cand.ranked[k - 1]]
-    above = {i for i, p in enumerate(cand.probs.tolist()) if p > kth}
-    tied = {i for i, p in enumerate(cand.probs.tolist()) if p == kth}
+    probs = cand.probs.tolist()
+    kth = probs[cand.ranked[k - 1]]
+    above = {i for i, p in enumerate(probs) if p > kth}
+    tied = {i for i, p in enumerate(probs) if p == kth}
     return len(ref_top & above) + min(k - len(above), len(ref_top & tied))
 
 
