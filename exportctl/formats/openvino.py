@@ -41,7 +41,7 @@ def check_telemetry_declined() -> None:
 
 
 # A layer OpenVINO named itself: its type and a number from a process-wide counter of created nodes.
-_COUNTED_NAME = re.compile(r' name="([A-Za-z]+)_(\d+)"')
+_COUNTED_NAME = re.compile(r' name="([A-Za-z]+)_\d+"')
 
 
 def canonical_layer_names(xml: str) -> str:
